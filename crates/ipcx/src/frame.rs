@@ -1,0 +1,700 @@
+//! Message framing for byte streams (pipes, FIFOs, stream sockets).
+//!
+//! A byte stream has no message boundaries, so ipcx adds them. [`Framing`] picks how:
+//!
+//! - `length` (the default): a 4-byte little-endian length, then the payload. The receiver
+//!   refuses a length over its maximum *before* allocating anything (`docs/PROTOCOL.md`).
+//! - `lines`: each message is followed by `\n`; a message may not contain `\n`.
+//! - `fixed:N`: every message is a record of exactly N bytes; a shorter message is padded
+//!   with zero bytes, a longer one is refused. A received record is returned whole (the
+//!   `ipcx` command prints it without its trailing zero bytes).
+//! - `raw`: no framing at all; a receive returns whatever bytes one `read` brought.
+//!
+//! [`StreamSender`] and [`StreamReceiver`] implement the message traits over any
+//! [`StreamIo`]. A send is one `writev` (header and payload together); a receive reads into
+//! an internal buffer so several small messages cost one `read`, and reads a large payload
+//! straight into the caller's buffer so it is copied once.
+//!
+//! `unsafe` is allowed here for one reason: reading into uninitialised buffer space (the
+//! receiver's own buffer and the spare capacity of the caller's `Vec`) so that no byte is
+//! zeroed only to be overwritten. The [`StreamIo`] contract (an `unsafe trait`) promises
+//! that a read initialised the bytes it reports.
+#![allow(unsafe_code)]
+
+use std::fmt;
+use std::io::IoSlice;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::str::FromStr;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys::{self, Errno, SysResult};
+use crate::{Receiver, Sender, Wait};
+
+/// Bytes in the length-prefix header.
+pub const LENGTH_HEADER: usize = 4;
+
+/// The default largest frame a length-prefixed receiver accepts (16 MiB); `max=N` changes it.
+pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
+
+/// The size of a receiver's read buffer.
+const READ_BUF: usize = 64 << 10;
+
+/// How messages are delimited on a byte stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// 4-byte little-endian length, then the payload; frames over `max` are refused.
+    Length {
+        /// The largest payload accepted, checked before any allocation.
+        max: usize,
+    },
+    /// Messages separated by `\n`.
+    Lines,
+    /// Records of exactly N bytes, zero-padded.
+    Fixed(usize),
+    /// No framing: each receive returns what one read returned.
+    Raw,
+}
+
+impl Default for Framing {
+    fn default() -> Framing {
+        Framing::Length { max: DEFAULT_MAX_FRAME }
+    }
+}
+
+impl Framing {
+    /// The largest message this framing carries.
+    pub fn max_message(&self) -> usize {
+        match *self {
+            Framing::Length { max } => max.min(u32::MAX as usize),
+            Framing::Lines => DEFAULT_MAX_FRAME,
+            Framing::Fixed(n) => n,
+            Framing::Raw => usize::MAX,
+        }
+    }
+
+    /// Bytes the framing adds to a message of `len` bytes on the wire.
+    pub fn overhead(&self, len: usize) -> usize {
+        match *self {
+            Framing::Length { .. } => LENGTH_HEADER,
+            Framing::Lines => 1,
+            Framing::Fixed(n) => n.saturating_sub(len),
+            Framing::Raw => 0,
+        }
+    }
+}
+
+impl FromStr for Framing {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Framing> {
+        let bad = |why: String| Error::new(ErrorKind::InvalidAddress, "parse framing", s, why);
+        match s {
+            "length" => Ok(Framing::default()),
+            "lines" => Ok(Framing::Lines),
+            "raw" => Ok(Framing::Raw),
+            _ => {
+                let n = s.strip_prefix("fixed:").ok_or_else(|| {
+                    bad("unknown framing; expected length, lines, fixed:N or raw".into())
+                })?;
+                match n.parse::<usize>() {
+                    Ok(n) if n > 0 => Ok(Framing::Fixed(n)),
+                    _ => Err(bad(format!("fixed:{n} needs a record size N >= 1"))),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Framing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Framing::Length { .. } => f.write_str("length"),
+            Framing::Lines => f.write_str("lines"),
+            Framing::Fixed(n) => write!(f, "fixed:{n}"),
+            Framing::Raw => f.write_str("raw"),
+        }
+    }
+}
+
+/// A byte stream that framing runs over: a pipe, a FIFO, a stream socket.
+///
+/// `nonblock` asks for one non-blocking attempt (`EAGAIN` when not ready); otherwise the
+/// call may block. Implementations retry `EINTR`.
+///
+/// # Safety
+///
+/// [`StreamIo::read`] must return `Ok(n)` only with `n <= buf.len()` and the first `n`
+/// bytes of `buf` initialised (as `read(2)` does).
+pub unsafe trait StreamIo {
+    /// The descriptor, for `poll`.
+    fn fd(&self) -> BorrowedFd<'_>;
+    /// Read into `buf`; 0 means end of stream.
+    fn read(&mut self, buf: &mut [MaybeUninit<u8>], nonblock: bool) -> SysResult<usize>;
+    /// Write from `bufs`; may write only part.
+    fn write(&mut self, bufs: &[IoSlice<'_>], nonblock: bool) -> SysResult<usize>;
+    /// Whether a read must be preceded by `poll` (a FIFO before its first writer comes,
+    /// where `read` would report end of file at once).
+    fn poll_before_read(&self) -> bool {
+        false
+    }
+    /// Told after a read returned data.
+    fn saw_data(&mut self) {}
+}
+
+/// Either a descriptor this end owns, or standard input/output, which the process keeps.
+#[derive(Debug)]
+pub enum FdHolder {
+    /// Closed on drop.
+    Owned(OwnedFd),
+    /// Left open on drop; its original blocking mode is restored.
+    Std(BorrowedFd<'static>),
+}
+
+impl AsFd for FdHolder {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            FdHolder::Owned(fd) => fd.as_fd(),
+            FdHolder::Std(fd) => *fd,
+        }
+    }
+}
+
+/// A pipe or FIFO descriptor used as a [`StreamIo`].
+///
+/// Non-blocking attempts need `O_NONBLOCK` on the open file; it is switched lazily, only
+/// when the kind of call changes, so a run of blocking calls (or of timed ones) costs no
+/// extra system call.
+#[derive(Debug)]
+pub struct FdStream {
+    fd: FdHolder,
+    nonblocking: bool,
+    original_nonblocking: bool,
+    await_writer: bool,
+}
+
+impl FdStream {
+    /// Wrap a descriptor; reads its current blocking mode.
+    pub fn new(fd: FdHolder) -> SysResult<FdStream> {
+        let nb = sys::status_flags(fd.as_fd())? & libc::O_NONBLOCK != 0;
+        Ok(FdStream { fd, nonblocking: nb, original_nonblocking: nb, await_writer: false })
+    }
+
+    /// For a FIFO's read end: poll before reading until a writer has sent something.
+    pub fn await_first_writer(mut self) -> FdStream {
+        self.await_writer = true;
+        self
+    }
+
+    fn mode(&mut self, nonblock: bool) -> SysResult<()> {
+        if self.nonblocking != nonblock {
+            sys::set_nonblocking(self.fd.as_fd(), nonblock)?;
+            self.nonblocking = nonblock;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FdStream {
+    fn drop(&mut self) {
+        if let FdHolder::Std(fd) = self.fd {
+            if self.nonblocking != self.original_nonblocking {
+                // Best effort: standard input/output is shared with other programs, so
+                // put its mode back; nothing useful can be done if that fails.
+                let _ = sys::set_nonblocking(fd, self.original_nonblocking);
+            }
+        }
+    }
+}
+
+// SAFETY: `read` is `read(2)` on the descriptor, which initialises exactly the bytes it
+// reports and never more than the buffer's length.
+unsafe impl StreamIo for FdStream {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+    fn read(&mut self, buf: &mut [MaybeUninit<u8>], nonblock: bool) -> SysResult<usize> {
+        self.mode(nonblock)?;
+        sys::read_uninit(self.fd.as_fd(), buf)
+    }
+    fn write(&mut self, bufs: &[IoSlice<'_>], nonblock: bool) -> SysResult<usize> {
+        self.mode(nonblock)?;
+        sys::writev(self.fd.as_fd(), bufs)
+    }
+    fn poll_before_read(&self) -> bool {
+        self.await_writer
+    }
+    fn saw_data(&mut self) {
+        self.await_writer = false;
+    }
+}
+
+/// Run one I/O attempt under `wait`: blocking, one non-blocking try, or non-blocking tries
+/// with `poll` until the deadline (`ETIMEDOUT` then).
+fn with_wait<S: StreamIo, T>(
+    io: &mut S,
+    events: i16,
+    wait: Wait,
+    mut op: impl FnMut(&mut S, bool) -> SysResult<T>,
+) -> SysResult<T> {
+    // A FIFO reader before its first writer must poll first: `read` would say "end of file".
+    let poll_first = events == libc::POLLIN && io.poll_before_read();
+    let deadline = match wait {
+        Wait::Forever if !poll_first => return op(io, false),
+        Wait::Never if !poll_first => return op(io, true),
+        Wait::Forever => None,
+        Wait::Never => Some(std::time::Instant::now()),
+        Wait::Until(d) => Some(d),
+    };
+    loop {
+        if !poll_first {
+            match op(io, true) {
+                Err(Errno(libc::EAGAIN)) => {}
+                other => return other,
+            }
+        }
+        let ready = sys::poll(io.fd(), events, deadline)?;
+        if ready.none() {
+            return Err(Errno(if matches!(wait, Wait::Never) {
+                libc::EAGAIN
+            } else {
+                libc::ETIMEDOUT
+            }));
+        }
+        if poll_first {
+            return op(io, true);
+        }
+    }
+}
+
+/// The sending end of a framed byte stream.
+#[derive(Debug)]
+pub struct StreamSender<S> {
+    io: S,
+    framing: Framing,
+    name: String,
+    max: usize,
+    pad: Vec<u8>,
+}
+
+impl<S: StreamIo> StreamSender<S> {
+    /// Frame messages onto `io`; `name` (an address) appears in errors; `max` caps the
+    /// message size below the framing's own limit (a FIFO's atomic-write limit, say).
+    pub fn new(io: S, framing: Framing, name: impl Into<String>, max: usize) -> Self {
+        let pad = match framing {
+            Framing::Fixed(n) => vec![0; n],
+            _ => Vec::new(),
+        };
+        StreamSender { io, framing, name: name.into(), max: max.min(framing.max_message()), pad }
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// The framing in use.
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    fn err(&self, e: Errno) -> Error {
+        match e.0 {
+            libc::EAGAIN => Error::new(
+                ErrorKind::Full,
+                "send",
+                &self.name,
+                "the stream is full (the reader is not keeping up)",
+            ),
+            libc::ETIMEDOUT => Error::new(
+                ErrorKind::TimedOut,
+                "send",
+                &self.name,
+                "no room before the time-out (the reader is not reading)",
+            ),
+            _ => Error::from_errno("send", &self.name, e.0),
+        }
+    }
+
+    fn check(&self, msg: &[u8]) -> Result<()> {
+        if msg.len() > self.max {
+            let why = match self.framing {
+                Framing::Fixed(n) => format!(
+                    "message of {} bytes does not fit a fixed:{n} record; send at most {n} bytes",
+                    msg.len()
+                ),
+                _ => format!(
+                    "message of {} bytes exceeds the limit of {} bytes for this stream{}",
+                    msg.len(),
+                    self.max,
+                    if self.max < self.framing.max_message() {
+                        ""
+                    } else {
+                        " (raise it with ?max=N on both ends)"
+                    }
+                ),
+            };
+            return Err(Error::too_large("send", &self.name, self.max as u64, why));
+        }
+        if self.framing == Framing::Lines && msg.contains(&b'\n') {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "send",
+                &self.name,
+                "message contains a newline, which lines framing cannot carry; use framing=length",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<S: StreamIo> Sender for StreamSender<S> {
+    fn send_wait(&mut self, msg: &[u8], wait: Wait) -> Result<()> {
+        self.check(msg)?;
+        let header = (msg.len() as u32).to_le_bytes();
+        let parts: [IoSlice<'_>; 2] = match self.framing {
+            Framing::Length { .. } => [IoSlice::new(&header), IoSlice::new(msg)],
+            Framing::Lines => [IoSlice::new(msg), IoSlice::new(b"\n")],
+            Framing::Fixed(n) => [IoSlice::new(msg), IoSlice::new(&self.pad[..n - msg.len()])],
+            Framing::Raw => [IoSlice::new(msg), IoSlice::new(&[])],
+        };
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut done = with_wait(&mut self.io, libc::POLLOUT, wait, |io, nb| io.write(&parts, nb))
+            .map_err(|e| self.err(e))?;
+        // A frame once begun is finished, even past the deadline: half a frame would put
+        // the stream out of step for every later message. This waits only while the
+        // reader keeps its end open (a closed end gives EPIPE).
+        while done < total {
+            let mut skip = done;
+            let rest: Vec<IoSlice<'_>> = parts
+                .iter()
+                .filter_map(|p| {
+                    if skip >= p.len() {
+                        skip -= p.len();
+                        None
+                    } else {
+                        let s = IoSlice::new(&p[skip..]);
+                        skip = 0;
+                        Some(s)
+                    }
+                })
+                .collect();
+            done += self.io.write(&rest, false).map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    fn max_message_size(&self) -> usize {
+        self.max
+    }
+
+    fn address(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The receiving end of a framed byte stream.
+#[derive(Debug)]
+pub struct StreamReceiver<S> {
+    io: S,
+    framing: Framing,
+    name: String,
+    buf: Box<[MaybeUninit<u8>]>,
+    start: usize,
+    end: usize,
+    /// A frame cut off by a time-out: its length; its bytes so far are in `partial`.
+    pending: Option<usize>,
+    partial: Vec<u8>,
+    eof: bool,
+    broken: Option<String>,
+}
+
+impl<S: StreamIo> StreamReceiver<S> {
+    /// Read messages framed by `framing` from `io`; `name` (an address) appears in errors.
+    pub fn new(io: S, framing: Framing, name: impl Into<String>) -> Self {
+        let cap = match framing {
+            Framing::Fixed(n) => READ_BUF.max(n.min(DEFAULT_MAX_FRAME)),
+            _ => READ_BUF,
+        };
+        StreamReceiver {
+            io,
+            framing,
+            name: name.into(),
+            buf: Box::new_uninit_slice(cap),
+            start: 0,
+            end: 0,
+            pending: None,
+            partial: Vec::new(),
+            eof: false,
+            broken: None,
+        }
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// The framing in use.
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    fn buffered(&self) -> &[u8] {
+        // SAFETY: bytes start..end of `buf` were initialised by reads (`fill` advances
+        // `end` only by what `StreamIo::read` reported), and the slice borrows `self`.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.buf.as_ptr().add(self.start).cast(),
+                self.end - self.start,
+            )
+        }
+    }
+
+    fn err(&self, e: Errno) -> Error {
+        match e.0 {
+            libc::EAGAIN => {
+                Error::new(ErrorKind::WouldBlock, "recv", &self.name, "no message is waiting")
+            }
+            libc::ETIMEDOUT => Error::new(
+                ErrorKind::TimedOut,
+                "recv",
+                &self.name,
+                "no message arrived before the time-out",
+            ),
+            _ => Error::from_errno("recv", &self.name, e.0),
+        }
+    }
+
+    fn disconnected(&self) -> Error {
+        Error::new(
+            ErrorKind::Disconnected,
+            "recv",
+            &self.name,
+            "the writer closed its end (end of stream)",
+        )
+    }
+
+    /// Read more bytes into the buffer. `Ok(false)` at end of stream.
+    fn fill(&mut self, wait: Wait) -> Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let (buf, end) = (&mut self.buf, self.end);
+        let n = with_wait(&mut self.io, libc::POLLIN, wait, |io, nb| io.read(&mut buf[end..], nb))
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            self.eof = true;
+            return Ok(false);
+        }
+        self.io.saw_data();
+        self.end += n;
+        Ok(true)
+    }
+
+    /// Grow the read buffer (for lines longer than it), up to `limit` bytes.
+    fn grow(&mut self, limit: usize) {
+        let new_len = (self.buf.len() * 2).min(limit.max(self.buf.len()));
+        if new_len > self.buf.len() {
+            let mut bigger = Box::new_uninit_slice(new_len);
+            bigger[..self.end - self.start].copy_from_slice(&self.buf[self.start..self.end]);
+            self.end -= self.start;
+            self.start = 0;
+            self.buf = bigger;
+        }
+    }
+
+    /// Complete a frame of `len` bytes in `out` (which may hold its first bytes already).
+    fn read_exact_into(&mut self, out: &mut Vec<u8>, len: usize, wait: Wait) -> Result<()> {
+        loop {
+            let take = (len - out.len()).min(self.end - self.start);
+            out.extend_from_slice(&self.buffered()[..take]);
+            self.start += take;
+            if out.len() == len {
+                return Ok(());
+            }
+            let step = if len - out.len() >= self.buf.len() / 2 {
+                // A large rest goes straight into the caller's buffer: one copy.
+                let want = len - out.len();
+                out.reserve(want);
+                let spare = &mut out.spare_capacity_mut()[..want];
+                match with_wait(&mut self.io, libc::POLLIN, wait, |io, nb| io.read(spare, nb)) {
+                    Ok(0) => {
+                        self.eof = true;
+                        Ok(false)
+                    }
+                    Ok(n) => {
+                        // SAFETY: by the `StreamIo` contract the read initialised the first
+                        // `n` (<= `want`) spare bytes, and `reserve` made room for them.
+                        unsafe { out.set_len(out.len() + n) };
+                        Ok(true)
+                    }
+                    Err(e) => Err(self.err(e)),
+                }
+            } else {
+                self.fill(wait)
+            };
+            match step {
+                Ok(true) => {}
+                Ok(false) => {
+                    let got = out.len();
+                    self.broken = Some(format!(
+                        "the stream ended inside a message: expected {len} bytes, got {got}"
+                    ));
+                    return Err(Error::new(
+                        ErrorKind::Corrupted,
+                        "recv",
+                        &self.name,
+                        format!(
+                            "the stream ended inside a message: expected {len} bytes, got {got} (the writer died or wrote a truncated frame)"
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    // Keep what arrived for the next call.
+                    std::mem::swap(out, &mut self.partial);
+                    self.pending = Some(len);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn recv_length(&mut self, out: &mut Vec<u8>, max: usize, wait: Wait) -> Result<()> {
+        while self.end - self.start < LENGTH_HEADER {
+            if !self.fill(wait)? {
+                if self.start == self.end {
+                    return Err(self.disconnected());
+                }
+                let got = self.end - self.start;
+                self.broken =
+                    Some(format!("the stream ended inside a frame header ({got} of 4 bytes)"));
+                return Err(Error::new(
+                    ErrorKind::Corrupted,
+                    "recv",
+                    &self.name,
+                    format!("the stream ended inside a frame header ({got} of 4 bytes)"),
+                ));
+            }
+        }
+        let b = self.buffered();
+        let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        if len > max {
+            self.broken = Some(format!("a frame of {len} bytes exceeded the limit of {max}"));
+            return Err(Error::too_large(
+                "recv",
+                &self.name,
+                max as u64,
+                format!(
+                    "the frame header announces {len} bytes, over this receiver's limit of {max} bytes; refused before allocating (raise it with ?max=N if the sender is trusted, and reopen: the stream is out of step)"
+                ),
+            ));
+        }
+        self.start += LENGTH_HEADER;
+        out.clear();
+        self.read_exact_into(out, len, wait)
+    }
+
+    fn recv_line(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<()> {
+        let max = DEFAULT_MAX_FRAME;
+        let mut scanned = 0;
+        loop {
+            if let Some(i) = self.buffered()[scanned..].iter().position(|&b| b == b'\n') {
+                let line_end = scanned + i;
+                out.clear();
+                out.extend_from_slice(&self.buffered()[..line_end]);
+                self.start += line_end + 1;
+                return Ok(());
+            }
+            scanned = self.end - self.start;
+            if scanned > max {
+                self.broken = Some(format!("a line exceeded {max} bytes"));
+                return Err(Error::too_large(
+                    "recv",
+                    &self.name,
+                    max as u64,
+                    format!("a line longer than {max} bytes arrived without a newline"),
+                ));
+            }
+            if self.start == 0 && self.end == self.buf.len() {
+                self.grow(max + 1);
+            }
+            if !self.fill(wait)? {
+                if self.start == self.end {
+                    return Err(self.disconnected());
+                }
+                // The last line had no newline: deliver it, as `cat` would print it.
+                out.clear();
+                out.extend_from_slice(self.buffered());
+                self.start = self.end;
+                return Ok(());
+            }
+        }
+    }
+
+    fn recv_raw(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<()> {
+        out.clear();
+        if self.start < self.end {
+            out.extend_from_slice(self.buffered());
+            self.start = self.end;
+            return Ok(());
+        }
+        if self.eof {
+            return Err(self.disconnected());
+        }
+        out.reserve(READ_BUF);
+        let spare = out.spare_capacity_mut();
+        let n = with_wait(&mut self.io, libc::POLLIN, wait, |io, nb| io.read(spare, nb))
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            self.eof = true;
+            return Err(self.disconnected());
+        }
+        // SAFETY: `out` was empty; by the `StreamIo` contract the read initialised the
+        // first `n` bytes of its spare capacity.
+        unsafe { out.set_len(n) };
+        self.io.saw_data();
+        Ok(())
+    }
+}
+
+impl<S: StreamIo> Receiver for StreamReceiver<S> {
+    fn recv_wait(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(Error::new(
+                ErrorKind::Corrupted,
+                "recv",
+                &self.name,
+                format!("{why}; the stream is out of step and must be reopened"),
+            ));
+        }
+        if let Some(len) = self.pending.take() {
+            std::mem::swap(out, &mut self.partial);
+            self.partial.clear();
+            return self.read_exact_into(out, len, wait);
+        }
+        match self.framing {
+            Framing::Length { max } => self.recv_length(out, max, wait),
+            Framing::Fixed(n) => {
+                out.clear();
+                if self.start == self.end && !self.fill(wait)? {
+                    return Err(self.disconnected());
+                }
+                self.read_exact_into(out, n, wait)
+            }
+            Framing::Lines => self.recv_line(out, wait),
+            Framing::Raw => self.recv_raw(out, wait),
+        }
+    }
+
+    fn address(&self) -> &str {
+        &self.name
+    }
+}

@@ -1,0 +1,406 @@
+//! Every raw system call ipcx makes on descriptors and paths, wrapped once.
+//!
+//! This is one of the few places allowed `unsafe`: each block calls into the C library
+//! with arguments whose validity the wrapper's signature guarantees (a borrowed descriptor
+//! is open for the call, a slice is valid for its length, a path is NUL-terminated).
+//! A descriptor becomes an [`OwnedFd`] the instant the call that made it returns, so no
+//! error path closes by hand. The wrappers return the bare [`Errno`]; the mechanism
+//! modules turn it into an [`crate::Error`] that names the object.
+//!
+//! libc is used directly (not rustix) so that one errno model covers descriptors, System V
+//! IPC, POSIX queues and futexes alike, none of which rustix covers all of.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io::IoSlice;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A raw `errno` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+/// The result of a raw call.
+pub type SysResult<T> = Result<T, Errno>;
+
+impl Errno {
+    /// The calling thread's current errno.
+    pub fn last() -> Errno {
+        Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+    }
+}
+
+fn cvt(ret: libc::c_int) -> SysResult<libc::c_int> {
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn cvt_size(ret: libc::ssize_t) -> SysResult<usize> {
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// A path as a C string; a path with a NUL byte is `EINVAL`.
+pub fn cpath(path: &Path) -> SysResult<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno(libc::EINVAL))
+}
+
+/// `pipe2(O_CLOEXEC)`: (read end, write end).
+#[doc(alias = "pipe2")]
+pub fn pipe() -> SysResult<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// `read(2)`, retried on `EINTR`.
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> SysResult<usize> {
+    loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `fd` is open.
+        let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        match cvt_size(r) {
+            Err(Errno(libc::EINTR)) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// `read(2)` into uninitialised spare capacity; returns the bytes now initialised.
+pub fn read_uninit(fd: BorrowedFd<'_>, buf: &mut [MaybeUninit<u8>]) -> SysResult<usize> {
+    loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes (the kernel never reads
+        // them); `fd` is open.
+        let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        match cvt_size(r) {
+            Err(Errno(libc::EINTR)) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// `write(2)`, retried on `EINTR`.
+pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> SysResult<usize> {
+    loop {
+        // SAFETY: `buf` is valid for reads of `buf.len()` bytes; `fd` is open.
+        let r = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+        match cvt_size(r) {
+            Err(Errno(libc::EINTR)) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// `writev(2)`, retried on `EINTR`.
+pub fn writev(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> SysResult<usize> {
+    let n = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
+    loop {
+        // SAFETY: `IoSlice` is ABI-compatible with `struct iovec` on Unix and each one
+        // borrows valid memory for the call; `fd` is open.
+        let r = unsafe { libc::writev(fd.as_raw_fd(), bufs.as_ptr().cast(), n) };
+        match cvt_size(r) {
+            Err(Errno(libc::EINTR)) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Readiness reported by [`poll`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ready(pub i16);
+
+impl Ready {
+    /// Data (or end of file) can be read.
+    pub fn readable(self) -> bool {
+        self.0 & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+    }
+    /// The peer hung up.
+    pub fn hangup(self) -> bool {
+        self.0 & libc::POLLHUP != 0
+    }
+    /// Nothing happened before the deadline.
+    pub fn none(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Wait for `events` (`libc::POLLIN`, `libc::POLLOUT`) on one descriptor until `deadline`
+/// (`None`: forever). Returns the events seen, empty on time-out; `EINTR` is retried with
+/// the time that is left.
+#[doc(alias = "ppoll")]
+pub fn poll(fd: BorrowedFd<'_>, events: i16, deadline: Option<Instant>) -> SysResult<Ready> {
+    loop {
+        let ts;
+        let tsp = match deadline {
+            None => std::ptr::null(),
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                ts = timespec(left);
+                &ts as *const libc::timespec
+            }
+        };
+        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
+        // SAFETY: `pfd` is one valid pollfd; `tsp` is null or points to `ts`, alive here.
+        let r = unsafe { libc::ppoll(&mut pfd, 1, tsp, std::ptr::null()) };
+        match cvt(r) {
+            Err(Errno(libc::EINTR)) => continue,
+            Err(e) => return Err(e),
+            Ok(0) => return Ok(Ready(0)),
+            Ok(_) => return Ok(Ready(pfd.revents)),
+        }
+    }
+}
+
+/// A `Duration` as a `timespec`, saturating.
+pub fn timespec(d: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    }
+}
+
+/// The descriptor's status flags (`F_GETFL`).
+pub fn status_flags(fd: BorrowedFd<'_>) -> SysResult<i32> {
+    // SAFETY: F_GETFL takes no pointer argument; `fd` is open.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })
+}
+
+/// Set or clear `O_NONBLOCK` on the open file description.
+pub fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> SysResult<()> {
+    let flags = status_flags(fd)?;
+    let new = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+    if new != flags {
+        // SAFETY: F_SETFL takes an int argument; `fd` is open.
+        cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, new) })?;
+    }
+    Ok(())
+}
+
+/// Whether `fd` is an open descriptor of this process.
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only inspects the descriptor table; an unused number gives EBADF.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Take ownership of an inherited descriptor after checking that it is open.
+///
+/// The caller promises nothing else in the process owns `fd` (it was handed over by a
+/// parent, for instance); ipcx's `pipe:fd=N` address is that promise.
+pub fn adopt_fd(fd: RawFd) -> SysResult<OwnedFd> {
+    if !fd_is_open(fd) {
+        return Err(Errno(libc::EBADF));
+    }
+    // Make sure it is not passed on to our own children.
+    // SAFETY: F_SETFD with an int argument on an open descriptor.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    // SAFETY: the descriptor is open, and by the address's contract nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `fcntl(F_DUPFD_CLOEXEC)`: a new owned descriptor for the same open file.
+pub fn dup(fd: BorrowedFd<'_>) -> SysResult<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int argument; `fd` is open.
+    let n = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: the call returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+/// A borrowed view of standard input or output, which the process keeps owning.
+pub fn std_fd(fd: RawFd) -> SysResult<BorrowedFd<'static>> {
+    if !fd_is_open(fd) {
+        return Err(Errno(libc::EBADF));
+    }
+    // SAFETY: descriptors 0 and 1 stay open for the life of the process in every program
+    // that uses them as channels; callers only pass 0 or 1.
+    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
+/// `open(2)` with `O_CLOEXEC` added.
+pub fn open(path: &Path, flags: i32, mode: u32) -> SysResult<OwnedFd> {
+    let c = cpath(path)?;
+    loop {
+        // SAFETY: `c` is a NUL-terminated path alive for the call.
+        let r = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) };
+        match cvt(r) {
+            Err(Errno(libc::EINTR)) => continue,
+            // SAFETY: open returned a new descriptor that nothing else owns.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `mkfifo(3)` then `chmod(2)`, so the mode is exact whatever the umask.
+pub fn mkfifo(path: &Path, mode: u32) -> SysResult<()> {
+    let c = cpath(path)?;
+    // SAFETY: `c` is a NUL-terminated path alive for the call.
+    cvt(unsafe { libc::mkfifo(c.as_ptr(), 0o600 & mode as libc::mode_t) })?;
+    // SAFETY: as above.
+    cvt(unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) })?;
+    Ok(())
+}
+
+/// `unlink(2)`.
+pub fn unlink(path: &Path) -> SysResult<()> {
+    let c = cpath(path)?;
+    // SAFETY: `c` is a NUL-terminated path alive for the call.
+    cvt(unsafe { libc::unlink(c.as_ptr()) }).map(drop)
+}
+
+/// What `stat` tells ipcx about a file.
+#[derive(Clone, Copy, Debug)]
+pub struct FileStat {
+    /// `st_mode` (type and permissions).
+    pub mode: u32,
+    /// Device and inode, to tell whether two opens reached the same file.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: i64,
+    /// Owner.
+    pub uid: u32,
+}
+
+impl FileStat {
+    fn from(st: &libc::stat) -> FileStat {
+        FileStat {
+            mode: st.st_mode,
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size,
+            uid: st.st_uid,
+        }
+    }
+    /// The file type bits.
+    pub fn file_type(&self) -> u32 {
+        self.mode & libc::S_IFMT
+    }
+    /// A FIFO.
+    pub fn is_fifo(&self) -> bool {
+        self.file_type() == libc::S_IFIFO
+    }
+    /// A name for the file type, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self.file_type() {
+            libc::S_IFIFO => "a FIFO",
+            libc::S_IFREG => "a regular file",
+            libc::S_IFDIR => "a directory",
+            libc::S_IFLNK => "a symbolic link",
+            libc::S_IFSOCK => "a socket",
+            libc::S_IFCHR => "a character device",
+            libc::S_IFBLK => "a block device",
+            _ => "a file of unknown type",
+        }
+    }
+}
+
+/// `fstat(2)`.
+pub fn fstat(fd: BorrowedFd<'_>) -> SysResult<FileStat> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is valid for fstat to fill; `fd` is open.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded and filled the struct.
+    Ok(FileStat::from(unsafe { &st.assume_init() }))
+}
+
+/// `lstat(2)`: does not follow a final symbolic link.
+pub fn lstat(path: &Path) -> SysResult<FileStat> {
+    let c = cpath(path)?;
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `c` is NUL-terminated; `st` is valid for lstat to fill.
+    cvt(unsafe { libc::lstat(c.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: lstat succeeded and filled the struct.
+    Ok(FileStat::from(unsafe { &st.assume_init() }))
+}
+
+/// The system's `PIPE_BUF`: writes of at most this many bytes to a pipe are atomic.
+pub const PIPE_BUF: usize = libc::PIPE_BUF;
+
+/// Arrange for `fd` (open in this process) to appear as descriptor `target` in the child
+/// that `cmd` spawns, with close-on-exec cleared there.
+pub fn hand_fd_to_child(cmd: &mut std::process::Command, fd: RawFd, target: RawFd) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, and only calls dup2
+    // and fcntl, which are async-signal-safe; it allocates nothing and takes no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == target {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(fd, target) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The pipe's capacity in bytes (`F_GETPIPE_SZ`).
+pub fn pipe_capacity(fd: BorrowedFd<'_>) -> SysResult<usize> {
+    // SAFETY: F_GETPIPE_SZ takes no argument; `fd` is open.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) }).map(|n| n as usize)
+}
+
+/// Whether a process with this pid exists (`kill(pid, 0)`; `EPERM` means it exists).
+pub fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 performs only the existence and permission check.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || Errno::last().0 == libc::EPERM
+}
+
+/// Pin the calling thread to one CPU (`sched_setaffinity`); false if that is not allowed.
+pub fn pin_to_cpu(cpu: usize) -> bool {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return false;
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below CPU_SETSIZE, checked above.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is the calling thread.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
+}
+
+/// CPUs this process may run on.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is valid for the kernel to fill, of the size passed.
+    let ok =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) }
+            == 0;
+    if !ok {
+        return Vec::new();
+    }
+    // SAFETY: CPU_ISSET only reads the set; every index is below CPU_SETSIZE.
+    (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+}
+
+/// CPU time (user + system) this process has used so far (`getrusage(RUSAGE_SELF)`).
+pub fn cpu_time() -> Duration {
+    let mut ru = MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: `ru` is valid for getrusage to fill.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) } != 0 {
+        return Duration::ZERO;
+    }
+    // SAFETY: getrusage succeeded and filled the struct.
+    let ru = unsafe { ru.assume_init() };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
