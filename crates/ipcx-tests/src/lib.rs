@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod conformance;
+pub mod mechs;
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A name unique on this machine for this run: the pid plus a counter.

@@ -1,126 +1,20 @@
 //! The conformance suite: every behaviour written once over the channel traits and run for
-//! every mechanism, between this test process and a real peer process (`ipcx-testpeer`).
-//!
-//! A mechanism joins by implementing [`Mech`] and being listed in [`mechanisms`].
+//! every mechanism in `ipcx_tests::mechs::all()`, between this test process and a real peer
+//! process (`ipcx-testpeer`).
 
-use std::any::Any;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ipcx::pipe::ChildEnd;
-use ipcx::{BoxReceiver, BoxSender, ErrorKind, OpenOptions, Receiver, Sender};
-use ipcx_tests::{check_pattern, pattern_message, spawn, ChildGuard, TestDir};
+use ipcx::{ErrorKind, Receiver, Sender};
+use ipcx_tests::conformance::Ctx;
+use ipcx_tests::{check_pattern, mechs, pattern_message, ChildGuard, TestDir};
 
-fn peer() -> Command {
-    Command::new(PathBuf::from(env!("CARGO_BIN_EXE_ipcx-testpeer")))
+fn ctx() -> Ctx {
+    Ctx { peer: PathBuf::from(env!("CARGO_BIN_EXE_ipcx-testpeer")) }
 }
 
-type Guard = Box<dyn Any>;
-
-fn open_opts() -> OpenOptions {
-    OpenOptions::new().open_timeout(Some(Duration::from_secs(10)))
-}
-
-/// A mechanism under test.
-trait Mech {
-    fn name(&self) -> &'static str;
-    /// The largest message both ends take.
-    fn max_size(&self) -> usize;
-    /// Whether a receiver learns that its peer exited (`Disconnected`), and if not, why.
-    fn disconnect(&self) -> Result<(), &'static str> {
-        Ok(())
-    }
-    /// Make the object; the address both sides open, and a guard that removes it.
-    fn create(&self, dir: &TestDir) -> (String, Guard);
-
-    /// The peer runs `ipcx-testpeer CMD ADDR REST...` and sends; we receive.
-    fn peer_sends(
-        &self,
-        dir: &TestDir,
-        cmd: &str,
-        rest: &[&str],
-    ) -> (ChildGuard, BoxReceiver, Guard) {
-        let (addr, guard) = self.create(dir);
-        let child = spawn(peer().arg(cmd).arg(&addr).args(rest));
-        let rx = ipcx::open_receiver_with(&addr, &open_opts())
-            .unwrap_or_else(|e| panic!("{}: {e}", self.name()));
-        (child, rx, guard)
-    }
-
-    /// The peer runs `ipcx-testpeer CMD ADDR REST...` and receives; we send.
-    fn peer_receives(
-        &self,
-        dir: &TestDir,
-        cmd: &str,
-        rest: &[&str],
-    ) -> (ChildGuard, BoxSender, Guard) {
-        let (addr, guard) = self.create(dir);
-        let child = spawn(peer().arg(cmd).arg(&addr).args(rest));
-        let tx = ipcx::open_sender_with(&addr, &open_opts())
-            .unwrap_or_else(|e| panic!("{}: {e}", self.name()));
-        (child, tx, guard)
-    }
-}
-
-struct Pipe;
-
-impl Mech for Pipe {
-    fn name(&self) -> &'static str {
-        "pipe"
-    }
-    fn max_size(&self) -> usize {
-        ipcx::frame::DEFAULT_MAX_FRAME
-    }
-    fn create(&self, _dir: &TestDir) -> (String, Guard) {
-        unreachable!("pipes are made by spawning")
-    }
-    fn peer_sends(
-        &self,
-        _dir: &TestDir,
-        cmd: &str,
-        rest: &[&str],
-    ) -> (ChildGuard, BoxReceiver, Guard) {
-        let mut c = peer();
-        c.arg(cmd).arg(ChildEnd::Fd(3).address()).args(rest);
-        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-        let (child, rx) =
-            ipcx::pipe::spawn_from_child(&mut c, ChildEnd::Fd(3), Default::default()).unwrap();
-        (ChildGuard(Some(child)), Box::new(rx), Box::new(()))
-    }
-    fn peer_receives(
-        &self,
-        _dir: &TestDir,
-        cmd: &str,
-        rest: &[&str],
-    ) -> (ChildGuard, BoxSender, Guard) {
-        let mut c = peer();
-        c.arg(cmd).arg(ChildEnd::Fd(3).address()).args(rest);
-        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-        let (child, tx) =
-            ipcx::pipe::spawn_to_child(&mut c, ChildEnd::Fd(3), Default::default()).unwrap();
-        (ChildGuard(Some(child)), Box::new(tx), Box::new(()))
-    }
-}
-
-struct Fifo;
-
-impl Mech for Fifo {
-    fn name(&self) -> &'static str {
-        "fifo"
-    }
-    fn max_size(&self) -> usize {
-        ipcx::fifo::max_message(Default::default(), true)
-    }
-    fn create(&self, dir: &TestDir) -> (String, Guard) {
-        let path = dir.join("conf.fifo");
-        let f = ipcx::fifo::Fifo::create(&path, 0o600).unwrap();
-        (format!("fifo:{}", path.display()), Box::new(f))
-    }
-}
-
-fn mechanisms() -> Vec<Box<dyn Mech>> {
-    vec![Box::new(Pipe), Box::new(Fifo)]
+fn mechanisms() -> Vec<Box<dyn ipcx_tests::conformance::Mech>> {
+    mechs::all()
 }
 
 fn expect_ok(mut child: ChildGuard, what: &str) -> String {
@@ -135,7 +29,7 @@ fn hundred_thousand_messages_in_order_whole() {
     for m in mechanisms() {
         let dir = TestDir::new(m.name());
         let max = m.max_size().min(512).to_string();
-        let (child, mut rx, _g) = m.peer_sends(&dir, "gen", &[&N.to_string(), &max]);
+        let (child, mut rx, _g) = m.peer_sends(&ctx(), &dir, "gen", &[&N.to_string(), &max]);
         let mut buf = Vec::new();
         for want in 0..N {
             rx.recv_timeout_into(&mut buf, Duration::from_secs(20))
@@ -153,7 +47,7 @@ fn peer_receives_what_we_send_in_order() {
     const N: u64 = 20_000;
     for m in mechanisms() {
         let dir = TestDir::new(m.name());
-        let (child, mut tx, _g) = m.peer_receives(&dir, "check", &[&N.to_string()]);
+        let (child, mut tx, _g) = m.peer_receives(&ctx(), &dir, "check", &[&N.to_string()]);
         let mut msg = Vec::new();
         for seq in 0..N {
             pattern_message(seq, m.max_size().min(2048), &mut msg);
@@ -171,8 +65,12 @@ fn empty_and_maximum_size_messages_keep_their_boundaries() {
         let dir = TestDir::new(m.name());
         let max = m.max_size().min(4 << 20);
         let fill_max = format!("fill:{max}");
-        let (child, mut rx, _g) =
-            m.peer_sends(&dir, "send", &["empty", &fill_max, "fill:1", "empty", "text:end"]);
+        let (child, mut rx, _g) = m.peer_sends(
+            &ctx(),
+            &dir,
+            "send",
+            &["empty", &fill_max, "fill:1", "empty", "text:end"],
+        );
         let mut buf = Vec::new();
         for want in [0, max, 1, 0] {
             rx.recv_timeout_into(&mut buf, Duration::from_secs(20))
@@ -190,7 +88,7 @@ fn empty_and_maximum_size_messages_keep_their_boundaries() {
 fn receive_timeouts_are_honoured() {
     for m in mechanisms() {
         let dir = TestDir::new(m.name());
-        let (mut child, mut rx, _g) = m.peer_sends(&dir, "hold", &["5"]);
+        let (mut child, mut rx, _g) = m.peer_sends(&ctx(), &dir, "hold", &["5"]);
         let e = rx.try_recv().expect_err("nothing was sent");
         assert_eq!(e.kind(), ErrorKind::WouldBlock, "{}: {e}", m.name());
         let t = Instant::now();
@@ -209,8 +107,12 @@ fn receive_timeouts_are_honoured() {
 #[test]
 fn a_full_channel_pushes_back_and_send_timeout_is_honoured() {
     for m in mechanisms() {
+        if let Err(why) = m.backpressure() {
+            eprintln!("{}: skipped: {why}", m.name());
+            continue;
+        }
         let dir = TestDir::new(m.name());
-        let (mut child, mut tx, _g) = m.peer_receives(&dir, "stall", &["10"]);
+        let (mut child, mut tx, _g) = m.peer_receives(&ctx(), &dir, "stall", &["10"]);
         let msg = vec![7u8; m.max_size().min(1000)];
         let mut sent = 0;
         let e = loop {
@@ -237,7 +139,7 @@ fn peer_exit_gives_disconnected_after_its_messages() {
             continue;
         }
         let dir = TestDir::new(m.name());
-        let (child, mut rx, _g) = m.peer_sends(&dir, "send", &["text:a", "text:b"]);
+        let (child, mut rx, _g) = m.peer_sends(&ctx(), &dir, "send", &["text:a", "text:b"]);
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), b"a");
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), b"b");
         expect_ok(child, m.name());
@@ -254,7 +156,7 @@ fn sending_to_a_peer_that_exited_gives_disconnected() {
             continue;
         }
         let dir = TestDir::new(m.name());
-        let (child, mut tx, _g) = m.peer_receives(&dir, "check", &["1"]);
+        let (child, mut tx, _g) = m.peer_receives(&ctx(), &dir, "check", &["1"]);
         let mut msg = Vec::new();
         pattern_message(0, 64, &mut msg);
         tx.send(&msg).unwrap();
@@ -269,7 +171,7 @@ fn sending_to_a_peer_that_exited_gives_disconnected() {
 fn oversized_messages_are_refused_naming_the_limit() {
     for m in mechanisms() {
         let dir = TestDir::new(m.name());
-        let (child, mut tx, _g) = m.peer_receives(&dir, "check", &["1"]);
+        let (child, mut tx, _g) = m.peer_receives(&ctx(), &dir, "check", &["1"]);
         let max = m.max_size();
         assert_eq!(tx.max_message_size(), max, "{}", m.name());
         let e = tx.send(&vec![0; max + 1]).expect_err("over the limit");

@@ -8,19 +8,36 @@
 //! Each figure is the median of several repetitions, with their spread.
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
-use ipcx::{BoxReceiver, BoxSender, ErrorKind, Receiver, Sender};
 use serde::Serialize;
 
-/// Mechanisms with a bench lane, in report order.
-const MECHANISMS: &[&str] = &["pipe", "fifo"];
+mod lane;
+mod stream;
+
+use lane::{Endpoint, Lane};
+
+/// Every lane, in report order.
+fn lanes() -> Vec<Box<dyn Lane>> {
+    vec![Box::new(stream::PipeLane), Box::new(stream::FifoLane)]
+}
+
+fn lane_names() -> String {
+    lanes().iter().map(|l| l.name()).collect::<Vec<_>>().join(", ")
+}
+
+fn find_lane(name: &str) -> Result<Box<dyn Lane>> {
+    lanes()
+        .into_iter()
+        .find(|l| l.name() == name)
+        .with_context(|| format!("unknown lane `{name}`; expected one of {}", lane_names()))
+}
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -75,169 +92,13 @@ fn parse_size(s: &str) -> std::result::Result<usize, String> {
     }
 }
 
-/// One side of a lane: send a message, receive one (false at the end marker).
-trait Endpoint {
-    fn send(&mut self, msg: &[u8]) -> Result<()>;
-    fn recv(&mut self, buf: &mut Vec<u8>) -> Result<bool>;
-    /// Tell the peer no more messages come.
-    fn finish(&mut self) -> Result<()>;
-}
-
-struct IpcxEnd {
-    tx: Option<BoxSender>,
-    rx: BoxReceiver,
-}
-
-impl Endpoint for IpcxEnd {
-    fn send(&mut self, msg: &[u8]) -> Result<()> {
-        Ok(self.tx.as_mut().context("sender already finished")?.send(msg)?)
-    }
-    fn recv(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
-        match self.rx.recv_into(buf) {
-            Ok(()) => Ok(!buf.is_empty()),
-            Err(e) if e.kind() == ErrorKind::Disconnected => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-    fn finish(&mut self) -> Result<()> {
-        if let Some(mut tx) = self.tx.take() {
-            tx.send(b"")?;
-        }
-        Ok(())
-    }
-}
-
-/// The raw lane for byte streams: `write(2)` the message, `read(2)` until `size` bytes.
-struct RawStream {
-    tx: Option<File>,
-    rx: File,
-    size: usize,
-}
-
-impl Endpoint for RawStream {
-    fn send(&mut self, msg: &[u8]) -> Result<()> {
-        Ok(self.tx.as_mut().context("sender already finished")?.write_all(msg)?)
-    }
-    fn recv(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
-        buf.resize(self.size, 0);
-        let mut got = 0;
-        while got < self.size {
-            match self.rx.read(&mut buf[got..])? {
-                0 => return Ok(false),
-                n => got += n,
-            }
-        }
-        Ok(true)
-    }
-    fn finish(&mut self) -> Result<()> {
-        self.tx = None;
-        Ok(())
-    }
-}
-
-/// What the parent does to reach a lane's child, and how it opens its own end.
-struct Setup {
-    child_a: String,
-    child_b: String,
-    /// Descriptors handed to the child (ours, child's number).
-    child_fds: Vec<(OwnedFd, i32)>,
-    /// The parent's ends: pipe fds already open, or paths/addresses to open after spawn.
-    parent: ParentEnds,
-}
-
-enum ParentEnds {
-    Fds { tx: OwnedFd, rx: OwnedFd },
-    Fifo { a: PathBuf, b: PathBuf },
-}
-
-fn setup(mech: &str, dir: &Path, tag: &str) -> Result<Setup> {
-    match mech {
-        "pipe" => {
-            let (a_r, a_w) =
-                ipcx::sys::pipe().map_err(|e| anyhow::anyhow!("pipe: errno {}", e.0))?;
-            let (b_r, b_w) =
-                ipcx::sys::pipe().map_err(|e| anyhow::anyhow!("pipe: errno {}", e.0))?;
-            Ok(Setup {
-                child_a: "pipe:fd=3".into(),
-                child_b: "pipe:fd=4".into(),
-                child_fds: vec![(a_r, 3), (b_w, 4)],
-                parent: ParentEnds::Fds { tx: a_w, rx: b_r },
-            })
-        }
-        "fifo" => {
-            let a = dir.join(format!("{tag}-a.fifo"));
-            let b = dir.join(format!("{tag}-b.fifo"));
-            for p in [&a, &b] {
-                ipcx::fifo::Fifo::create(p, 0o600)?.keep();
-            }
-            Ok(Setup {
-                child_a: format!("fifo:{}", a.display()),
-                child_b: format!("fifo:{}", b.display()),
-                child_fds: Vec::new(),
-                parent: ParentEnds::Fifo { a, b },
-            })
-        }
-        other => bail!("unknown lane `{other}`; expected one of {}", MECHANISMS.join(", ")),
-    }
-}
-
-fn open_parent(parent: ParentEnds, raw: bool, size: usize) -> Result<Box<dyn Endpoint>> {
-    Ok(match (parent, raw) {
-        (ParentEnds::Fds { tx, rx }, true) => {
-            Box::new(RawStream { tx: Some(File::from(tx)), rx: File::from(rx), size })
-        }
-        (ParentEnds::Fds { tx, rx }, false) => {
-            let (txa, rxa) =
-                (format!("pipe:fd={}", tx.as_raw_fd()), format!("pipe:fd={}", rx.as_raw_fd()));
-            // The library adopts the descriptors by number.
-            std::mem::forget(tx);
-            std::mem::forget(rx);
-            Box::new(IpcxEnd { tx: Some(ipcx::open_sender(&txa)?), rx: ipcx::open_receiver(&rxa)? })
-        }
-        (ParentEnds::Fifo { a, b }, true) => {
-            let tx = std::fs::OpenOptions::new().write(true).open(&a)?;
-            let rx = File::open(&b)?;
-            Box::new(RawStream { tx: Some(tx), rx, size })
-        }
-        (ParentEnds::Fifo { a, b }, false) => {
-            let rx = ipcx::open_receiver(&format!("fifo:{}", b.display()))?;
-            let opts = ipcx::OpenOptions::new().open_timeout(Some(Duration::from_secs(10)));
-            let tx = ipcx::open_sender_with(&format!("fifo:{}", a.display()), &opts)?;
-            Box::new(IpcxEnd { tx: Some(tx), rx })
-        }
-    })
-}
-
-fn open_child(args: &PeerArgs) -> Result<Box<dyn Endpoint>> {
-    let raw_fifo = |a: &str| a.strip_prefix("fifo:").map(PathBuf::from);
-    Ok(match (args.mechanism.as_str(), args.raw) {
-        ("pipe", true) => {
-            let rx = ipcx::sys::adopt_fd(3).map_err(|e| anyhow::anyhow!("fd 3: errno {}", e.0))?;
-            let tx = ipcx::sys::adopt_fd(4).map_err(|e| anyhow::anyhow!("fd 4: errno {}", e.0))?;
-            Box::new(RawStream { tx: Some(File::from(tx)), rx: File::from(rx), size: args.size })
-        }
-        ("fifo", true) => {
-            let rx = File::open(raw_fifo(&args.a).context("fifo address")?)?;
-            let tx = std::fs::OpenOptions::new()
-                .write(true)
-                .open(raw_fifo(&args.b).context("fifo address")?)?;
-            Box::new(RawStream { tx: Some(tx), rx, size: args.size })
-        }
-        _ => {
-            let rx = ipcx::open_receiver(&args.a)?;
-            let opts = ipcx::OpenOptions::new().open_timeout(Some(Duration::from_secs(10)));
-            let tx = ipcx::open_sender_with(&args.b, &opts)?;
-            Box::new(IpcxEnd { tx: Some(tx), rx })
-        }
-    })
-}
-
 /// The child side: echo every message, or count them and acknowledge at the end.
 pub fn peer(args: PeerArgs) -> Result<()> {
     if let Some(cpu) = args.cpu {
         ipcx::sys::pin_to_cpu(cpu);
     }
-    let mut end = open_child(&args)?;
+    let lane = find_lane(&args.mechanism)?;
+    let mut end = lane.open_child(&args.a, &args.b, args.raw, args.size)?;
     let mut buf = Vec::with_capacity(args.size);
     let cpu0 = ipcx::sys::cpu_time();
     let mut count = 0u64;
@@ -264,10 +125,11 @@ pub fn peer(args: PeerArgs) -> Result<()> {
 struct Run {
     child: std::process::Child,
     end: Box<dyn Endpoint>,
+    _guard: Box<dyn std::any::Any>,
 }
 
 fn start(
-    mech: &str,
+    lane: &dyn Lane,
     raw: bool,
     mode: &str,
     size: usize,
@@ -275,7 +137,8 @@ fn start(
     tag: &str,
     cpus: &Pinning,
 ) -> Result<Run> {
-    let s = setup(mech, dir, tag)?;
+    let mech = lane.name();
+    let s = lane.setup(dir, tag, raw, size)?;
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
     cmd.args(["bench-peer", "--mechanism", mech, "--mode", mode, "--size", &size.to_string()]);
@@ -292,12 +155,12 @@ fn start(
     }
     let child = cmd.spawn().context("starting the benchmark peer")?;
     drop(s.child_fds);
-    let end = open_parent(s.parent, raw, size)?;
-    Ok(Run { child, end })
+    let end = (s.open_parent)()?;
+    Ok(Run { child, end, _guard: s.guard })
 }
 
 fn finish(run: Run) -> Result<(u64, Duration)> {
-    let Run { mut child, end } = run;
+    let Run { mut child, end, _guard } = run;
     drop(end);
     let mut out = String::new();
     child.stdout.take().context("peer stdout")?.read_to_string(&mut out)?;
@@ -388,7 +251,6 @@ fn one_way(run: &mut Run, size: usize, budget: Duration) -> Result<(u64, Duratio
 }
 
 struct Pinning {
-    parent: Option<usize>,
     child: Option<usize>,
     note: String,
 }
@@ -397,16 +259,11 @@ fn pin() -> Pinning {
     let cpus = ipcx::sys::allowed_cpus();
     if cpus.len() >= 2 && ipcx::sys::pin_to_cpu(cpus[0]) {
         Pinning {
-            parent: Some(cpus[0]),
             child: Some(cpus[1]),
             note: format!("sender pinned to CPU {}, peer to CPU {}", cpus[0], cpus[1]),
         }
     } else {
-        Pinning {
-            parent: None,
-            child: None,
-            note: format!("not pinned: only {} CPU(s) allowed", cpus.len()),
-        }
+        Pinning { child: None, note: format!("not pinned: only {} CPU(s) allowed", cpus.len()) }
     }
 }
 
@@ -497,23 +354,18 @@ fn machine() -> Machine {
     .collect();
     Machine {
         cpu,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cores: ipcx::sys::allowed_cpus().len(),
         kernel: read("/proc/sys/kernel/osrelease"),
         limits,
     }
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let lanes: Vec<String> = if args.lanes.is_empty() {
-        MECHANISMS.iter().map(|s| s.to_string()).collect()
+    let lanes: Vec<Box<dyn Lane>> = if args.lanes.is_empty() {
+        lanes()
     } else {
-        args.lanes.clone()
+        args.lanes.iter().map(|l| find_lane(l)).collect::<Result<_>>()?
     };
-    for l in &lanes {
-        if !MECHANISMS.contains(&l.as_str()) {
-            bail!("unknown lane `{l}`; expected one of {}", MECHANISMS.join(", "));
-        }
-    }
     if let Some(p) = &args.json {
         // Fail before any work if the report cannot be written.
         File::create(p)
@@ -558,7 +410,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 }
 
 fn run_lanes(
-    lanes: &[String],
+    lanes: &[Box<dyn Lane>],
     sizes: &[usize],
     reps: usize,
     warmup: Duration,
@@ -569,21 +421,25 @@ fn run_lanes(
     let mut out = Vec::new();
     let mut seq = 0;
     for &size in sizes {
-        for mech in lanes {
+        for lane in lanes {
+            let (lane, mech) = (lane.as_ref(), lane.name());
             for raw in [false, true] {
                 let mut lat = Vec::new();
                 let mut thr = Vec::new();
-                let mut skipped = None;
+                let mut skipped = lane.unavailable();
                 for _ in 0..reps {
+                    if skipped.is_some() {
+                        break;
+                    }
                     seq += 1;
                     let attempt = (|| -> Result<()> {
                         let mut r =
-                            start(mech, raw, "echo", size, dir, &format!("l{seq}"), pinning)?;
+                            start(lane, raw, "echo", size, dir, &format!("l{seq}"), pinning)?;
                         let l = ping_pong(&mut r, size, warmup, budget);
                         finish(r)?;
                         lat.push(l?);
                         let mut r =
-                            start(mech, raw, "sink", size, dir, &format!("t{seq}"), pinning)?;
+                            start(lane, raw, "sink", size, dir, &format!("t{seq}"), pinning)?;
                         let t = one_way(&mut r, size, budget);
                         let (n, child_cpu) = finish(r)?;
                         let (sent, elapsed, cpu) = t?;
@@ -605,7 +461,6 @@ fn run_lanes(
                         break;
                     }
                 }
-                let _ = pinning.parent;
                 out.push(summarize(mech, raw, size, lat, thr, skipped));
             }
         }

@@ -1,0 +1,81 @@
+//! The conformance suite's frame: a mechanism under test implements [`Mech`]; the suite in
+//! `tests/conformance.rs` runs every behaviour for each one in [`crate::mechs::all`].
+
+use std::any::Any;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use ipcx::{BoxReceiver, BoxSender, OpenOptions};
+
+use crate::{spawn, ChildGuard, TestDir};
+
+/// What a test hands to a mechanism: where the peer program is.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The `ipcx-testpeer` binary.
+    pub peer: PathBuf,
+}
+
+impl Ctx {
+    /// A command running the peer program.
+    pub fn peer(&self) -> Command {
+        Command::new(&self.peer)
+    }
+}
+
+/// Keeps a mechanism's objects alive; removes them on drop.
+pub type Guard = Box<dyn Any>;
+
+/// Open options for the test's own end: wait at most 10 s for the peer.
+pub fn open_opts() -> OpenOptions {
+    OpenOptions::new().open_timeout(Some(Duration::from_secs(10)))
+}
+
+/// A mechanism under test.
+pub trait Mech {
+    /// Its name in failure messages.
+    fn name(&self) -> &'static str;
+    /// The largest message both ends take.
+    fn max_size(&self) -> usize;
+    /// Whether a receiver learns that its peer exited (`Disconnected`), and if not, why.
+    fn disconnect(&self) -> Result<(), &'static str> {
+        Ok(())
+    }
+    /// Whether a sender can fill the channel while the peer does not read, and if not, why.
+    fn backpressure(&self) -> Result<(), &'static str> {
+        Ok(())
+    }
+    /// Make the object; the address both sides open, and a guard that removes it.
+    fn create(&self, dir: &TestDir) -> (String, Guard);
+
+    /// The peer runs `ipcx-testpeer CMD ADDR REST...` and sends; we receive.
+    fn peer_sends(
+        &self,
+        ctx: &Ctx,
+        dir: &TestDir,
+        cmd: &str,
+        rest: &[&str],
+    ) -> (ChildGuard, BoxReceiver, Guard) {
+        let (addr, guard) = self.create(dir);
+        let child = spawn(ctx.peer().arg(cmd).arg(&addr).args(rest));
+        let rx = ipcx::open_receiver_with(&addr, &open_opts())
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name()));
+        (child, rx, guard)
+    }
+
+    /// The peer runs `ipcx-testpeer CMD ADDR REST...` and receives; we send.
+    fn peer_receives(
+        &self,
+        ctx: &Ctx,
+        dir: &TestDir,
+        cmd: &str,
+        rest: &[&str],
+    ) -> (ChildGuard, BoxSender, Guard) {
+        let (addr, guard) = self.create(dir);
+        let child = spawn(ctx.peer().arg(cmd).arg(&addr).args(rest));
+        let tx = ipcx::open_sender_with(&addr, &open_opts())
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name()));
+        (child, tx, guard)
+    }
+}
