@@ -154,6 +154,8 @@ fn open_checked(path: &Path, flags: i32, op: &'static str) -> std::result::Resul
             format!("the path is {}, not a FIFO", st.type_name()),
         ));
     }
+    // Best effort, as for pipes: room for a 64 KiB message and its header.
+    let _ = sys::set_pipe_capacity(std::os::fd::AsFd::as_fd(&fd), crate::pipe::PIPE_CAPACITY);
     Ok(fd)
 }
 

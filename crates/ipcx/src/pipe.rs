@@ -23,7 +23,7 @@
 //! `Disconnected` once every message before it was read, and a send gives `Disconnected`
 //! (`EPIPE`), never a death by `SIGPIPE`: Rust programs ignore `SIGPIPE` from the start.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::process::{Child, Command, Stdio};
 
 use crate::address::{Address, PipeEnd};
@@ -52,11 +52,24 @@ fn receiver_on(fd: FdHolder, framing: Framing, name: String) -> Result<PipeRecei
     Ok(StreamReceiver::new(io, framing, name))
 }
 
+/// The pipe buffer ipcx asks for: room for a 64 KiB message and its frame header, so a
+/// writer of such messages is not stopped 4 bytes short (the default is 64 KiB).
+pub const PIPE_CAPACITY: usize = 256 << 10;
+
+/// A pipe as ipcx makes it (close-on-exec, a [`PIPE_CAPACITY`] buffer), as raw descriptors
+/// (read end, write end), for programs that hand ends to children themselves.
+pub fn pipe_fds() -> Result<(OwnedFd, OwnedFd)> {
+    new_pipe()
+}
+
 fn new_pipe() -> Result<(OwnedFd, OwnedFd)> {
-    sys::pipe().map_err(|e| {
+    let (r, w) = sys::pipe().map_err(|e| {
         sys_err("create", "pipe", e)
             .with_hint("the process or system may be out of file descriptors (ulimit -n)")
-    })
+    })?;
+    // Best effort: past the per-user pipe budget the kernel refuses, and the default stays.
+    let _ = sys::set_pipe_capacity(w.as_fd(), PIPE_CAPACITY);
+    Ok((r, w))
 }
 
 /// A new pipe with the default (length-prefixed) framing: (sending end, receiving end).
@@ -171,7 +184,8 @@ fn place(
 }
 
 /// Spawn `cmd` with the read end of a new pipe at `end`; returns the child and the
-/// sending end. The parent's copy of the child's end is closed once the child runs, so the
+/// sending end. The parent's copy of the child's end is closed once the child runs (a
+/// `Stdin`/`Stdout` end is taken back out of `cmd`, which is reset to inherit), so the
 /// child's exit is seen as `Disconnected`.
 pub fn spawn_to_child(
     cmd: &mut Command,
@@ -180,7 +194,9 @@ pub fn spawn_to_child(
 ) -> Result<(Child, PipeSender)> {
     let (r, w) = new_pipe()?;
     let keep = place(cmd, end, r, true)?;
-    let child = cmd.spawn().map_err(|e| spawn_err(cmd, e))?;
+    let child = cmd.spawn().map_err(|e| spawn_err(cmd, e));
+    release(cmd, &[end]);
+    let child = child?;
     drop(keep);
     let name = format!("pipe:to-child-{}", child.id());
     Ok((child, sender_on(FdHolder::Owned(w), framing, name)?))
@@ -195,7 +211,9 @@ pub fn spawn_from_child(
 ) -> Result<(Child, PipeReceiver)> {
     let (r, w) = new_pipe()?;
     let keep = place(cmd, end, w, false)?;
-    let child = cmd.spawn().map_err(|e| spawn_err(cmd, e))?;
+    let child = cmd.spawn().map_err(|e| spawn_err(cmd, e));
+    release(cmd, &[end]);
+    let child = child?;
     drop(keep);
     let name = format!("pipe:from-child-{}", child.id());
     Ok((child, receiver_on(FdHolder::Owned(r), framing, name)?))
@@ -212,12 +230,30 @@ pub fn spawn_duplex(
     let (from_r, from_w) = new_pipe()?;
     let keep_in = place(cmd, child_in, to_r, true)?;
     let keep_out = place(cmd, child_out, from_w, false)?;
-    let child = cmd.spawn().map_err(|e| spawn_err(cmd, e))?;
+    let child = cmd.spawn().map_err(|e| spawn_err(cmd, e));
+    release(cmd, &[child_in, child_out]);
+    let child = child?;
     drop((keep_in, keep_out));
     let id = child.id();
     let tx = sender_on(FdHolder::Owned(to_w), framing, format!("pipe:to-child-{id}"))?;
     let rx = receiver_on(FdHolder::Owned(from_r), framing, format!("pipe:from-child-{id}"))?;
     Ok((child, Duplex { tx, rx }))
+}
+
+/// The command holds the child's end of a pipe given as its stdin/stdout; let it go, or
+/// the parent keeps the pipe open and never sees the child's end of file.
+fn release(cmd: &mut Command, ends: &[ChildEnd]) {
+    for end in ends {
+        match end {
+            ChildEnd::Stdin => {
+                cmd.stdin(Stdio::inherit());
+            }
+            ChildEnd::Stdout => {
+                cmd.stdout(Stdio::inherit());
+            }
+            ChildEnd::Fd(_) => {}
+        }
+    }
 }
 
 fn spawn_err(cmd: &Command, e: std::io::Error) -> Error {

@@ -16,8 +16,16 @@ impl Lane for PipeLane {
         "pipe"
     }
     fn setup(&self, _dir: &Path, _tag: &str, raw: bool, size: usize) -> Result<Setup> {
-        let (a_r, a_w) = ipcx::sys::pipe().map_err(|e| anyhow!("pipe: errno {}", e.0))?;
-        let (b_r, b_w) = ipcx::sys::pipe().map_err(|e| anyhow!("pipe: errno {}", e.0))?;
+        // The raw lane gets the bare pipe(2); the ipcx lane the pipe as ipcx makes it.
+        let make = || -> Result<_> {
+            if raw {
+                ipcx::sys::pipe().map_err(|e| anyhow!("pipe: errno {}", e.0))
+            } else {
+                Ok(ipcx::pipe::pipe_fds()?)
+            }
+        };
+        let (a_r, a_w) = make()?;
+        let (b_r, b_w) = make()?;
         let open_parent: Box<dyn FnOnce() -> Result<Box<dyn Endpoint>>> = if raw {
             Box::new(move || {
                 Ok(Box::new(RawStream { tx: Some(File::from(a_w)), rx: File::from(b_r), size })
@@ -54,7 +62,9 @@ impl Lane for PipeLane {
 /// Two FIFOs in the run's directory.
 pub struct FifoLane;
 
+/// The path of a `fifo:` address, without its options.
 fn fifo_path(addr: &str) -> Result<PathBuf> {
+    let addr = addr.split('?').next().unwrap_or(addr);
     addr.strip_prefix("fifo:").map(PathBuf::from).context("not a fifo: address")
 }
 
@@ -85,10 +95,8 @@ impl Lane for FifoLane {
     }
     fn open_child(&self, a: &str, b: &str, raw: bool, size: usize) -> Result<Box<dyn Endpoint>> {
         if raw {
-            let rx = File::open(fifo_path(a.split('?').next().unwrap_or(a))?)?;
-            let tx = std::fs::OpenOptions::new()
-                .write(true)
-                .open(fifo_path(b.split('?').next().unwrap_or(b))?)?;
+            let rx = File::open(fifo_path(a)?)?;
+            let tx = std::fs::OpenOptions::new().write(true).open(fifo_path(b)?)?;
             return Ok(Box::new(RawStream { tx: Some(tx), rx, size }));
         }
         Ok(Box::new(IpcxEnd::open(a, b)?))

@@ -354,6 +354,14 @@ pub fn pipe_capacity(fd: BorrowedFd<'_>) -> SysResult<usize> {
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) }).map(|n| n as usize)
 }
 
+/// Ask for a pipe buffer of at least `bytes` (`F_SETPIPE_SZ`); returns the size granted.
+/// Unprivileged processes are capped by `/proc/sys/fs/pipe-max-size`.
+pub fn set_pipe_capacity(fd: BorrowedFd<'_>, bytes: usize) -> SysResult<usize> {
+    let bytes = bytes.min(libc::c_int::MAX as usize) as libc::c_int;
+    // SAFETY: F_SETPIPE_SZ takes an int argument; `fd` is open.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) }).map(|n| n as usize)
+}
+
 /// Whether a process with this pid exists (`kill(pid, 0)`; `EPERM` means it exists).
 pub fn process_alive(pid: i32) -> bool {
     if pid <= 0 {

@@ -1,0 +1,389 @@
+//! The `ipcx` command as a user types it: real processes, real FIFOs, real C programs.
+
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ipcx_tests::{spawn, TestDir};
+
+fn ipcx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ipcx"))
+}
+
+/// Run to completion with a watchdog.
+fn run(cmd: &mut Command) -> Output {
+    let mut g = spawn(cmd.stdin(Stdio::null()));
+    g.wait_within(Duration::from_secs(30))
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn wait_for_fifo(p: &Path) {
+    let t = Instant::now();
+    while !std::fs::symlink_metadata(p).map(|m| m.file_type().is_fifo()).unwrap_or(false) {
+        assert!(t.elapsed() < Duration::from_secs(10), "{} never appeared", p.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Expect failure with one line on stderr containing `want`, and nothing left in `dir`
+/// beyond what the test put there.
+fn expect_error(o: &Output, want: &str) {
+    assert!(
+        !o.status.success(),
+        "expected failure; stdout: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let e = stderr(o);
+    assert_eq!(e.trim_end().lines().count(), 1, "one line expected: {e}");
+    assert!(e.starts_with("ipcx: "), "{e}");
+    assert!(e.contains(want), "expected `{want}` in: {e}");
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn recv_create_count_prints_messages_and_removes_the_fifo() {
+    let dir = TestDir::new("cli");
+    let f = dir.join("f");
+    let addr = format!("fifo:{}", f.display());
+    let mut rx =
+        spawn(ipcx().args(["recv", &addr, "--create", "--count", "2", "--timeout", "20s"]));
+    wait_for_fifo(&f);
+    let mode = std::fs::symlink_metadata(&f).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o600, "a created FIFO is owner-only");
+    let mut tx = ipcx()
+        .args(["send", &addr, "--framing", "lines"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tx.stdin.take().unwrap().write_all(b"a\nb\n").unwrap();
+    assert!(tx.wait().unwrap().success());
+    let out = rx.wait_within(Duration::from_secs(30));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a\nb\n");
+    assert!(!f.exists(), "the FIFO created by --create is removed on exit");
+}
+
+#[test]
+fn recv_with_count_waits_for_new_writers() {
+    let dir = TestDir::new("cli");
+    let f = dir.join("f");
+    let addr = format!("fifo:{}", f.display());
+    let mut rx =
+        spawn(ipcx().args(["recv", &addr, "--create", "--count", "3", "--timeout", "20s"]));
+    wait_for_fifo(&f);
+    for m in ["one", "two", "three"] {
+        let o = run(ipcx().args(["send", &addr, m]));
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let out = rx.wait_within(Duration::from_secs(30));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\ntwo\nthree\n");
+}
+
+#[test]
+fn recv_without_count_ends_when_the_writer_closes() {
+    let dir = TestDir::new("cli");
+    let f = dir.join("f");
+    let addr = format!("fifo:{}", f.display());
+    let mut rx = spawn(ipcx().args(["recv", &addr, "--create", "--timeout", "20s"]));
+    wait_for_fifo(&f);
+    let o = run(ipcx().args(["send", &addr, "x", "", "y"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = rx.wait_within(Duration::from_secs(30));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "x\n\ny\n", "the empty message is kept");
+}
+
+fn cc(dir: &TestDir, name: &str, src: &str) -> PathBuf {
+    let c = dir.join(&format!("{name}.c"));
+    std::fs::write(&c, src).unwrap();
+    let exe = dir.join(name);
+    let o = Command::new("cc").arg("-O1").arg("-o").arg(&exe).arg(&c).output().expect(
+        "a C compiler (`cc`) is needed for the interop tests; .ci/run installs gcc if missing",
+    );
+    assert!(o.status.success(), "cc failed: {}", stderr(&o));
+    exe
+}
+
+const C_WRITER: &str = r#"
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int fd = open(argv[1], O_WRONLY);
+    if (fd < 0) { perror("open"); return 1; }
+    for (int i = 0; i < 3; i++) {
+        char rec[80];
+        memset(rec, 0, sizeof rec);
+        snprintf(rec, sizeof rec, "Send Message[%d]", i);
+        if (write(fd, rec, sizeof rec) != sizeof rec) { perror("write"); return 1; }
+    }
+    return 0;
+}
+"#;
+
+const C_READER: &str = r#"
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int fd = open(argv[1], O_RDONLY);
+    if (fd < 0) { perror("open"); return 1; }
+    char rec[80];
+    for (int i = 0; i < 3; i++) {
+        size_t got = 0;
+        while (got < sizeof rec) {
+            ssize_t n = read(fd, rec + got, sizeof rec - got);
+            if (n <= 0) { fprintf(stderr, "short record %d\n", i); return 1; }
+            got += n;
+        }
+        fwrite(rec, 1, sizeof rec, stdout);
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn fixed_records_interoperate_byte_for_byte_with_c_programs() {
+    let dir = TestDir::new("cli");
+    let writer = cc(&dir, "writer", C_WRITER);
+    let reader = cc(&dir, "reader", C_READER);
+    let f = dir.join("r.fifo");
+    let fifo = ipcx::fifo::Fifo::create(&f, 0o600).unwrap();
+    let addr = format!("fifo:{}", f.display());
+
+    // C writes 80-byte records; ipcx prints them without their trailing zeros.
+    let mut rx = spawn(ipcx().args([
+        "recv",
+        &addr,
+        "--framing",
+        "fixed:80",
+        "--count",
+        "3",
+        "--timeout",
+        "20s",
+    ]));
+    let o = run(Command::new(&writer).arg(&f));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = rx.wait_within(Duration::from_secs(30));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Send Message[0]\nSend Message[1]\nSend Message[2]\n"
+    );
+
+    // ipcx sends fixed:80 records; C reads exactly the zero-padded bytes.
+    let mut c = spawn(Command::new(&reader).arg(&f));
+    let fixed = format!("{addr}?framing=fixed:80");
+    let o = run(ipcx().args(["send", &fixed, "alpha", "", "Send Message[2]"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = c.wait_within(Duration::from_secs(30));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut want = Vec::new();
+    for m in ["alpha", "", "Send Message[2]"] {
+        let mut rec = m.as_bytes().to_vec();
+        rec.resize(80, 0);
+        want.extend(rec);
+    }
+    assert_eq!(out.stdout, want);
+    drop(fifo);
+}
+
+#[test]
+fn recv_timeout_fails_with_a_clear_message() {
+    let dir = TestDir::new("cli");
+    let f = dir.join("f");
+    let _fifo = ipcx::fifo::Fifo::create(&f, 0o600).unwrap();
+    let t = Instant::now();
+    let o = run(ipcx().args([
+        "recv",
+        &format!("fifo:{}", f.display()),
+        "--count",
+        "1",
+        "--timeout",
+        "300ms",
+    ]));
+    assert!(t.elapsed() >= Duration::from_millis(290));
+    expect_error(&o, "timed out after 0 of 1 message(s)");
+}
+
+#[test]
+fn bad_input_gives_one_clear_line_and_leaves_nothing() {
+    let dir = TestDir::new("cli");
+    let regular = dir.join("regular");
+    std::fs::write(&regular, b"data").unwrap();
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(dir.join("target.fifo"), &link).unwrap();
+    let _target = ipcx::fifo::Fifo::create(dir.join("target.fifo"), 0o600).unwrap();
+    let before = entries(dir.path());
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["send".into(), "bogus:/x".into(), "m".into()], "unknown scheme `bogus`"),
+        (vec!["send".into(), "fifo".into(), "m".into()], "expected SCHEME:NAME"),
+        (vec!["recv".into(), "fifo:/x?mode=9".into()], "octal"),
+        (vec!["recv".into(), "tcp:host".into()], "port is missing"),
+        (
+            vec!["send".into(), format!("fifo:{}", dir.join("missing").display()), "m".into()],
+            "no FIFO at this path",
+        ),
+        (
+            vec!["recv".into(), format!("fifo:{}", regular.display())],
+            "is a regular file, not a FIFO",
+        ),
+        (
+            vec!["recv".into(), format!("fifo:{}", link.display()), "--create".into()],
+            "symbolic link",
+        ),
+        (vec!["send".into(), format!("fifo:{}", link.display()), "m".into()], "symbolic link"),
+        (
+            vec!["recv".into(), "posix-mq:/nope".into(), "--count".into(), "1".into()],
+            "does not implement",
+        ),
+        (vec!["demo".into(), "carrier-pigeon".into()], "unknown mechanism"),
+    ];
+    for (args, want) in cases {
+        let o = run(ipcx().args(&args));
+        expect_error(&o, want);
+    }
+    assert_eq!(entries(dir.path()), before, "a failed command leaves nothing behind");
+    assert_eq!(std::fs::read(&regular).unwrap(), b"data", "a regular file is never touched");
+}
+
+#[test]
+fn permission_denied_for_another_user() {
+    let dir = TestDir::new("cli");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let f = dir.join("private.fifo");
+    let _fifo = ipcx::fifo::Fifo::create(&f, 0o600).unwrap();
+    let o = run(ipcx().args(["recv", &format!("fifo:{}", f.display())]).uid(65534).gid(65534));
+    expect_error(&o, "Permission denied");
+    assert!(stderr(&o).contains("0600"), "the hint names the mode: {}", stderr(&o));
+}
+
+fn recv_from_bytes(bytes: &[u8], extra: &[&str]) -> Output {
+    let mut child = ipcx()
+        .args(["recv", "pipe:stdin"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(bytes).unwrap();
+    drop(stdin);
+    let mut g = ipcx_tests::ChildGuard(Some(child));
+    g.wait_within(Duration::from_secs(30))
+}
+
+#[test]
+fn truncated_and_oversized_frames_are_refused() {
+    // A header announcing 100 bytes, then only 10.
+    let mut truncated = 100u32.to_le_bytes().to_vec();
+    truncated.extend_from_slice(&[1; 10]);
+    let o = recv_from_bytes(&truncated, &[]);
+    expect_error(&o, "ended inside a message: expected 100 bytes, got 10");
+
+    // A header announcing 4 GiB: refused before allocating.
+    let o = recv_from_bytes(&u32::MAX.to_le_bytes(), &[]);
+    expect_error(&o, "over this receiver's limit of 16777216 bytes");
+
+    // A configured maximum is honoured too.
+    let mut frame = 200u32.to_le_bytes().to_vec();
+    frame.extend_from_slice(&[0; 200]);
+    let o = recv_from_bytes(&frame, &["--count", "1"]);
+    assert!(o.status.success());
+    let mut c = ipcx()
+        .args(["recv", "pipe:stdin?max=100"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(&frame).unwrap();
+    let o = ipcx_tests::ChildGuard(Some(c)).wait_within(Duration::from_secs(30));
+    expect_error(&o, "limit of 100 bytes");
+}
+
+#[test]
+fn a_closed_stdout_ends_recv_quietly() {
+    // Many length-prefixed messages on stdin; stdout's reader goes away at once.
+    let mut input = Vec::new();
+    for i in 0..100_000u32 {
+        let m = format!("message {i}");
+        input.extend_from_slice(&(m.len() as u32).to_le_bytes());
+        input.extend_from_slice(m.as_bytes());
+    }
+    let (r, w) = ipcx::sys::pipe().unwrap();
+    drop(r);
+    let mut child = ipcx()
+        .args(["recv", "pipe:stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(w))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(&input);
+    drop(stdin);
+    let o = ipcx_tests::ChildGuard(Some(child)).wait_within(Duration::from_secs(30));
+    assert!(o.status.success(), "exit {:?}: {}", o.status, stderr(&o));
+    assert_eq!(stderr(&o), "", "no error text for a closed stdout");
+}
+
+#[test]
+fn send_reads_stdin_per_framing() {
+    // fixed:4 input splitting, length framing on the wire, printed as lines.
+    let mut c = ipcx()
+        .args(["send", "pipe:stdout", "--framing", "fixed:4"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(b"abcdefgh").unwrap();
+    let o = ipcx_tests::ChildGuard(Some(c)).wait_within(Duration::from_secs(30));
+    assert!(o.status.success());
+    assert_eq!(o.stdout, b"\x04\0\0\0abcd\x04\0\0\0efgh");
+}
+
+#[test]
+fn demos_run_both_sides_and_explain() {
+    let o = run(ipcx().args(["demo", "pipe"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("from its child") && s.contains("Hello, world!"), "{s}");
+    assert!(s.contains("What happened"), "{s}");
+
+    let o = run(ipcx().args(["demo", "fifo"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    for i in 0..3 {
+        assert!(s.contains(&format!("80-byte record: Send Message[{i}]")), "{s}");
+    }
+    assert!(s.contains("What happened"), "{s}");
+}
+
+#[test]
+fn help_lists_the_verbs() {
+    let o = run(ipcx().arg("--help"));
+    let s = String::from_utf8_lossy(&o.stdout);
+    for verb in ["send", "recv", "demo", "bench"] {
+        assert!(s.contains(verb), "{s}");
+    }
+    assert!(!s.contains("bench-peer"), "internal verbs stay hidden");
+}

@@ -1,0 +1,180 @@
+//! Pipes and FIFOs beyond the conformance suite: spawning with inherited ends, safe FIFO
+//! creation, many writers on one FIFO, open time-outs.
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ipcx::fifo::{Fifo, FifoReceiver};
+use ipcx::pipe::{self, ChildEnd};
+use ipcx::{ErrorKind, Framing, OpenOptions, Receiver, Sender};
+use ipcx_tests::{check_pattern, spawn, ChildGuard, TestDir};
+
+fn peer() -> Command {
+    Command::new(PathBuf::from(env!("CARGO_BIN_EXE_ipcx-testpeer")))
+}
+
+#[test]
+fn a_child_echoes_over_its_stdin_and_stdout() {
+    let mut cmd = peer();
+    cmd.args(["echo", "pipe:stdin", "pipe:stdout"]);
+    let (child, mut d) =
+        pipe::spawn_duplex(&mut cmd, ChildEnd::Stdin, ChildEnd::Stdout, Framing::default())
+            .unwrap();
+    let mut g = ChildGuard(Some(child));
+    for m in [&b"ping"[..], b"", &[0u8; 70_000][..], b"last"] {
+        d.send(m).unwrap();
+        if m.is_empty() {
+            // An empty message ends the peer's echo loop by the peer's protocol; use a
+            // non-empty one for the rest.
+            break;
+        }
+        assert_eq!(d.recv_timeout(Duration::from_secs(10)).unwrap(), m);
+    }
+    let out = g.wait_within(Duration::from_secs(10));
+    assert!(out.status.success());
+    let e = d.recv_timeout(Duration::from_secs(10)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Disconnected, "{e}");
+}
+
+#[test]
+fn a_child_writes_to_a_numbered_descriptor() {
+    let mut cmd = peer();
+    cmd.args(["send", "pipe:fd=7", "text:one", "text:two"]);
+    let (child, mut rx) =
+        pipe::spawn_from_child(&mut cmd, ChildEnd::Fd(7), Framing::default()).unwrap();
+    let mut g = ChildGuard(Some(child));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), b"one");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), b"two");
+    assert!(g.wait_within(Duration::from_secs(10)).status.success());
+    assert_eq!(rx.recv().unwrap_err().kind(), ErrorKind::Disconnected);
+}
+
+#[test]
+fn a_child_without_the_descriptor_gets_a_clear_error() {
+    let o =
+        spawn(peer().args(["send", "pipe:fd=9", "text:x"])).wait_within(Duration::from_secs(10));
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("descriptor 9 is not open"), "{e}");
+}
+
+#[test]
+fn writing_to_a_closed_pipe_is_disconnected_not_sigpipe() {
+    let (mut tx, rx) = pipe::pipe().unwrap();
+    drop(rx);
+    let e = tx.send(b"x").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Disconnected, "{e}");
+}
+
+#[test]
+fn wrong_child_end_is_refused() {
+    let e = pipe::spawn_to_child(&mut peer(), ChildEnd::Stdout, Framing::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn fifo_creation_is_exact_exclusive_and_owned() {
+    let dir = TestDir::new("fifo");
+    let p = dir.join("f");
+    {
+        let f = Fifo::create(&p, 0o640).unwrap();
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        assert!(m.file_type().is_fifo());
+        assert_eq!(m.permissions().mode() & 0o7777, 0o640, "mode exact whatever the umask");
+        let e = Fifo::create(&p, 0o600).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+        assert!(f.is_owner());
+    }
+    assert!(!p.exists(), "the creator removes it on drop");
+
+    let mut kept = Fifo::create(&p, 0o600).unwrap();
+    kept.keep();
+    drop(kept);
+    assert!(p.exists(), "keep() leaves it");
+    let reopened = Fifo::open_or_create(&p, 0o600).unwrap();
+    assert!(!reopened.is_owner(), "an existing FIFO is used, not owned");
+    drop(reopened);
+    assert!(p.exists());
+    std::fs::remove_file(&p).unwrap();
+}
+
+#[test]
+fn fifo_refuses_regular_files_and_symbolic_links() {
+    let dir = TestDir::new("fifo");
+    let reg = dir.join("reg");
+    std::fs::write(&reg, b"keep me").unwrap();
+    let e = Fifo::create(&reg, 0o600).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+    assert!(e.to_string().contains("regular file"), "{e}");
+    let e = Fifo::open_or_create(&reg, 0o600).unwrap_err();
+    assert!(e.to_string().contains("not a FIFO"), "{e}");
+    assert_eq!(std::fs::read(&reg).unwrap(), b"keep me");
+
+    // A link to a real FIFO is still refused: a link in /tmp could point anywhere.
+    let real = dir.join("real");
+    let _f = Fifo::create(&real, 0o600).unwrap();
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let e = FifoReceiver::open(&link, Framing::default()).unwrap_err();
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+    let e = Fifo::create(&link, 0o600).unwrap_err();
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+}
+
+#[test]
+fn a_writer_waits_for_a_reader_at_most_its_timeout() {
+    let dir = TestDir::new("fifo");
+    let p = dir.join("f");
+    let _f = Fifo::create(&p, 0o600).unwrap();
+    let t = Instant::now();
+    let e = ipcx::fifo::FifoSender::open(&p, Framing::default(), Some(Duration::from_millis(200)))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(t.elapsed() >= Duration::from_millis(190) && t.elapsed() < Duration::from_secs(3));
+    assert!(e.to_string().contains("no reader"), "{e}");
+}
+
+#[test]
+fn many_writers_never_interleave_messages() {
+    const WRITERS: usize = 8;
+    const N: u64 = 2_000;
+    let dir = TestDir::new("fifo");
+    let p = dir.join("f");
+    let addr = format!("fifo:{}", p.display());
+    let opts = OpenOptions::new().create(true).persist(true);
+    let mut rx = ipcx::open_receiver_with(&addr, &opts).unwrap();
+    let max = ipcx::fifo::max_message(Framing::default(), true).to_string();
+    let mut kids: Vec<ChildGuard> =
+        (0..WRITERS).map(|_| spawn(peer().args(["gen", &addr, &N.to_string(), &max]))).collect();
+    let mut seen = vec![0usize; N as usize];
+    let mut buf = Vec::new();
+    for i in 0..WRITERS as u64 * N {
+        rx.recv_timeout_into(&mut buf, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("message {i}: {e}"));
+        let seq = check_pattern(&buf).unwrap_or_else(|e| panic!("message {i}: {e}"));
+        seen[seq as usize] += 1;
+    }
+    assert!(seen.iter().all(|&c| c == WRITERS), "each writer's every message arrives once");
+    for k in &mut kids {
+        assert!(k.wait_within(Duration::from_secs(30)).status.success());
+    }
+}
+
+#[test]
+fn over_pipe_buf_needs_the_single_writer_setting() {
+    let dir = TestDir::new("fifo");
+    let p = dir.join("f");
+    let _f = Fifo::create(&p, 0o600).unwrap();
+    let addr = format!("fifo:{}", p.display());
+    let _rx = ipcx::open_receiver(&addr).unwrap();
+    let mut tx = ipcx::open_sender(&addr).unwrap();
+    let e = tx.send(&[0; 5000]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TooLarge);
+    assert_eq!(e.limit(), Some(4092));
+    assert!(e.to_string().contains("PIPE_BUF"), "{e}");
+    assert!(e.to_string().contains("atomic=0"), "{e}");
+    let mut single = ipcx::open_sender(&format!("{addr}?atomic=0")).unwrap();
+    assert!(single.try_send(&[0; 5000]).is_ok());
+}
