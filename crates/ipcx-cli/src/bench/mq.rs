@@ -188,7 +188,7 @@ impl Lane for PosixMqLane {
         a: &str,
         b: &str,
         raw_lane: bool,
-        size: usize,
+        _size: usize,
     ) -> Result<Box<dyn Endpoint>> {
         if raw_lane {
             return Ok(Box::new(posix_open(a, b)?));
