@@ -1,10 +1,12 @@
 //! POSIX message queues: a named kernel queue of whole messages, taken highest
 //! **priority** first and in order within a priority (`mq_overview(7)`).
 //!
-//! ```no_run
+//! ```
 //! use ipcx::posix_mq::Queue;
 //!
-//! let q = Queue::builder("/jobs").max_messages(10).message_size(1024).open_or_create()?;
+//! let name = format!("/ipcx-doc-jobs-{}", std::process::id());
+//! // Unlinked when `q` is dropped, as its creator.
+//! let q = Queue::builder(name).max_messages(10).message_size(1024).create()?;
 //! q.send(b"routine", 0)?;
 //! q.send(b"urgent", 7)?;
 //! let mut buf = Vec::new();

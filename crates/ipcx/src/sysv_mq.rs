@@ -1,15 +1,20 @@
 //! System V message queues: a kernel queue of whole messages, each with a **type** that
 //! receivers select on (`msgget(2)`, `msgsnd(2)`, `msgrcv(2)`, `msgctl(2)`).
 //!
-//! ```no_run
+//! ```
 //! use ipcx::sysv_mq::{Queue, Selector};
-//! use ipcx::address::SysvKey;
 //!
-//! let mut q = Queue::builder(SysvKey::Key(0x4d2)).mode(0o600).open_or_create()?;
+//! // By key: Queue::builder(SysvKey::Key(0x4d2)).mode(0o600).open_or_create()?;
+//! // here a private queue, removed when `q` is dropped.
+//! let mut q = Queue::private(0o600)?;
+//! q.send(1, b"routine")?;
 //! q.send(3, b"a type-3 message")?;
 //! let mut buf = Vec::new();
 //! let mtype = q.recv_into(Selector::Type(3), &mut buf)?;
 //! assert_eq!((mtype, &buf[..]), (3, &b"a type-3 message"[..]));
+//! assert_eq!(q.try_recv_into(Selector::Except(1), &mut buf).unwrap_err().kind(),
+//!            ipcx::ErrorKind::WouldBlock);
+//! assert_eq!(q.status()?.messages, 1);
 //! # Ok::<(), ipcx::Error>(())
 //! ```
 //!
