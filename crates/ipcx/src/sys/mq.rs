@@ -277,7 +277,9 @@ fn install_handler() -> bool {
     INSTALLED.load(Ordering::Acquire)
 }
 
-struct ThreadTimer(libc::timer_t);
+/// A thread's deadline timer, and the process it was made in (timers are not inherited
+/// by a forked child, whose copy of the thread-local must then be replaced).
+struct ThreadTimer(libc::timer_t, u32);
 
 impl Drop for ThreadTimer {
     fn drop(&mut self) {
@@ -292,8 +294,16 @@ thread_local! {
 }
 
 fn thread_timer() -> Option<libc::timer_t> {
-    if let Some(t) = TIMER.with(|c| c.borrow().as_ref().map(|t| t.0)) {
-        return Some(t);
+    let pid = std::process::id();
+    match TIMER.with(|c| c.borrow().as_ref().map(|t| (t.0, t.1))) {
+        Some((t, p)) if p == pid => return Some(t),
+        Some(_) => {
+            // Made in the parent before a fork: not ours to delete; forget it.
+            if let Some(stale) = TIMER.with(|c| c.borrow_mut().take()) {
+                std::mem::forget(stale);
+            }
+        }
+        None => {}
     }
     if !install_handler() {
         return None;
@@ -312,7 +322,7 @@ fn thread_timer() -> Option<libc::timer_t> {
     }
     // SAFETY: timer_create succeeded and wrote the id.
     let t = unsafe { t.assume_init() };
-    TIMER.with(|c| *c.borrow_mut() = Some(ThreadTimer(t)));
+    TIMER.with(|c| *c.borrow_mut() = Some(ThreadTimer(t, pid)));
     Some(t)
 }
 
