@@ -506,3 +506,62 @@ fn posix_unlinked_queue_keeps_working_for_open_descriptors() {
     // A receive-only descriptor cannot send.
     assert_eq!(r.try_send(b"x", 0).err_of().kind(), ErrorKind::PermissionDenied);
 }
+
+/// Whether this process has CAP_SYS_RESOURCE (bit 24 of CapEff), which lets it exceed
+/// the queue limits (root in a container may not have it).
+fn has_sys_resource() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let l = s.lines().find(|l| l.starts_with("CapEff:"))?;
+            u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << 24) != 0)
+}
+
+#[test]
+fn posix_sizes_beyond_the_system_limits_only_when_asked_and_allowed() {
+    let name = pname();
+    let size_max = ipcx::sys::mq::read_limit(posix_mq::MSGSIZE_MAX_PATH).unwrap();
+    let big = posix_mq::Queue::builder(&name).message_size(size_max * 2);
+    // Refused here by default, whoever runs it.
+    assert_eq!(big.create().err_of().kind(), ErrorKind::TooLarge);
+    // Asked for: the kernel lets a privileged process through, and refuses others with the
+    // limit named.
+    match big.clone().beyond_system_limits(true).create() {
+        Ok(q) => {
+            assert!(has_sys_resource(), "an unprivileged process got past msgsize_max");
+            assert_eq!(q.message_size() as u64, size_max * 2);
+            let msg = vec![3u8; q.message_size()];
+            q.send(&msg, 1).unwrap();
+            let mut buf = Vec::new();
+            q.recv_into(&mut buf).unwrap();
+            assert_eq!(buf, msg);
+        }
+        Err(e) => {
+            assert!(!has_sys_resource(), "{e}");
+            assert_eq!((e.kind(), e.limit()), (ErrorKind::TooLarge, Some(size_max)), "{e}");
+            assert!(e.to_string().contains("msgsize_max"), "{e}");
+        }
+    }
+    assert!(!posix_mq::Queue::exists(&name).unwrap());
+}
+
+#[test]
+fn sysv_byte_limit_above_msgmnb_needs_privilege_and_leaves_nothing_when_refused() {
+    let key = unique_key();
+    let mnb = ipcx::sys::mq::read_limit(sysv_mq::MSGMNB_PATH).unwrap();
+    let r = sysv_mq::Queue::builder(SysvKey::Key(key)).byte_limit(mnb * 2).create();
+    match r {
+        Ok(q) => {
+            assert!(has_sys_resource());
+            assert_eq!(q.status().unwrap().byte_limit, mnb * 2);
+        }
+        Err(e) => {
+            assert!(!has_sys_resource(), "{e}");
+            assert_eq!((e.kind(), e.limit()), (ErrorKind::TooLarge, Some(mnb)), "{e}");
+            assert!(e.to_string().contains("/proc/sys/kernel/msgmnb"), "{e}");
+        }
+    }
+    assert!(!sysv_exists(key), "queue left behind");
+}

@@ -76,6 +76,7 @@ pub struct Builder {
     access: Access,
     max_messages: Option<u64>,
     message_size: Option<u64>,
+    beyond_limits: bool,
 }
 
 /// A POSIX message queue descriptor. See the [module docs](self).
@@ -149,7 +150,16 @@ impl Builder {
             access: Access::Both,
             max_messages: None,
             message_size: None,
+            beyond_limits: false,
         }
+    }
+
+    /// Let the kernel judge `maxmsg`/`msgsize` instead of refusing requests above
+    /// `msg_max`/`msgsize_max` here: a process with `CAP_SYS_RESOURCE` may go past them
+    /// (up to the kernel's hard limits); others still get `TooLarge` naming the limit.
+    pub fn beyond_system_limits(mut self, yes: bool) -> Builder {
+        self.beyond_limits = yes;
+        self
     }
 
     /// The permission bits of a created queue (default 0600).
@@ -210,7 +220,7 @@ impl Builder {
             [(maxmsg, "maxmsg", MSG_MAX_PATH), (msgsize, "msgsize", MSGSIZE_MAX_PATH)]
         {
             if let Some(limit) = raw::read_limit(path) {
-                if v > limit {
+                if v > limit && !self.beyond_limits {
                     return Err(Error::too_large(
                         "create",
                         o,
@@ -230,14 +240,25 @@ impl Builder {
         let attr = self.attr()?;
         let o = obj(&self.name);
         let fd = raw::mq_open(&c, self.flags() | libc::O_CREAT | libc::O_EXCL, self.mode, attr)
-            .map_err(|e| match e.0 {
-                libc::EINVAL if attr.is_some() => Error::new(
-                    ErrorKind::InvalidInput,
-                    "create",
-                    &o,
-                    format!("the kernel refused maxmsg/msgsize {attr:?} (see {MSG_MAX_PATH} and {MSGSIZE_MAX_PATH})"),
-                )
-                .with_errno(e.0),
+            .map_err(|e| match (e.0, attr) {
+                (libc::EINVAL, Some((maxmsg, msgsize))) => {
+                    let over = |v: u64, path: &str| raw::read_limit(path).filter(|&l| v > l);
+                    match (over(maxmsg, MSG_MAX_PATH), over(msgsize, MSGSIZE_MAX_PATH)) {
+                        (Some(l), _) => Error::too_large("create", &o, l, format!("maxmsg={maxmsg} is above the system's limit of {l} ({MSG_MAX_PATH}), which only a privileged process (CAP_SYS_RESOURCE) may exceed")),
+                        (_, Some(l)) => Error::too_large("create", &o, l, format!("msgsize={msgsize} is above the system's limit of {l} ({MSGSIZE_MAX_PATH}), which only a privileged process (CAP_SYS_RESOURCE) may exceed")),
+                        _ => Error::new(
+                            ErrorKind::InvalidInput,
+                            "create",
+                            &o,
+                            format!("the kernel refused maxmsg={maxmsg}, msgsize={msgsize} (see {MSG_MAX_PATH} and {MSGSIZE_MAX_PATH})"),
+                        ),
+                    }
+                    .with_errno(e.0)
+                }
+                (libc::EMFILE, Some((maxmsg, msgsize))) => queue_error("create", &o, e).with_hint(format!(
+                    "a queue of {maxmsg} messages of {msgsize} bytes counts about {} bytes against RLIMIT_MSGQUEUE",
+                    maxmsg * (msgsize + 64)
+                )),
                 _ => queue_error("create", &o, e),
             })?;
         let q = Queue::finish(fd, self.name.clone(), o.clone(), true)?;
