@@ -21,7 +21,8 @@
 //!   `msgsize_default`, and a mode (default 0600, set exactly whatever the umask). A request
 //!   above `/proc/sys/fs/mqueue/msg_max` or `msgsize_max` is refused with `TooLarge`
 //!   naming the limit, also for privileged callers, whom the kernel would let through:
-//!   a program behaves the same whoever runs it.
+//!   a program behaves the same whoever runs it. [`Builder::beyond_system_limits`] lets
+//!   the kernel decide instead (a process with `CAP_SYS_RESOURCE` may exceed them).
 //! - **Ownership**: the value that created the queue unlinks it on drop unless
 //!   [`Queue::keep`] is called. An unlinked queue lives on for descriptors already open.
 //! - **Waiting**: blocking, non-blocking (`Full` / `WouldBlock`) and timed, all with one

@@ -595,3 +595,93 @@ pub fn mq_receive(
     unsafe { buf.set_len(n) };
     Ok(prio)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn private_queue() -> i32 {
+        msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600).expect("private queue")
+    }
+
+    fn mask_has_signal() -> bool {
+        // SAFETY: a null new set only reads the mask into `cur`.
+        unsafe {
+            let mut cur = MaybeUninit::<libc::sigset_t>::zeroed().assume_init();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut cur);
+            libc::sigismember(&cur, deadline_signal()) == 1
+        }
+    }
+
+    #[test]
+    fn deadline_interrupts_msgrcv_even_when_the_thread_blocks_the_signal() {
+        std::thread::spawn(|| {
+            // SAFETY: the sets are valid; this thread blocks the deadline signal.
+            unsafe {
+                let mut set = MaybeUninit::<libc::sigset_t>::zeroed().assume_init();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, deadline_signal());
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            }
+            assert!(mask_has_signal());
+            let id = private_queue();
+            let mut buf = MsgBuf::with_capacity(16);
+            let t = Instant::now();
+            let cell = RefCell::new(&mut buf);
+            let r = with_deadline(
+                Some(t + Duration::from_millis(100)),
+                || msgrcv(id, &mut cell.borrow_mut(), 0, 0),
+                || msgrcv(id, &mut cell.borrow_mut(), 0, libc::IPC_NOWAIT),
+            );
+            let took = t.elapsed();
+            msg_remove(id).unwrap();
+            assert_eq!(r, Err(Errno(libc::ETIMEDOUT)));
+            assert!(took >= Duration::from_millis(99) && took < Duration::from_secs(2), "{took:?}");
+            assert!(mask_has_signal(), "the thread's signal mask was not restored");
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_message_already_waiting_is_taken_and_the_timer_is_disarmed() {
+        let id = private_queue();
+        let mut buf = MsgBuf::default();
+        buf.fill(7, b"abc");
+        msgsnd(id, &buf, 3, 0).unwrap();
+        let mut rbuf = MsgBuf::with_capacity(8);
+        let cell = RefCell::new(&mut rbuf);
+        let n = with_deadline(
+            Some(Instant::now() + Duration::from_millis(20)),
+            || msgrcv(id, &mut cell.borrow_mut(), 0, 0),
+            || msgrcv(id, &mut cell.borrow_mut(), 0, libc::IPC_NOWAIT),
+        )
+        .unwrap();
+        assert_eq!((n, rbuf.mtype(), rbuf.payload(n)), (3, 7, &b"abc"[..]));
+        // The message was there: no timer was needed; and none is left armed.
+        if let Some(t) = TIMER.with(|c| c.borrow().as_ref().map(|t| t.0)) {
+            let mut cur = MaybeUninit::<libc::itimerspec>::zeroed();
+            // SAFETY: `t` is this thread's live timer; `cur` is valid to fill.
+            assert_eq!(unsafe { libc::timer_gettime(t, cur.as_mut_ptr()) }, 0);
+            // SAFETY: timer_gettime succeeded and filled it.
+            let cur = unsafe { cur.assume_init() };
+            assert_eq!((cur.it_value.tv_sec, cur.it_value.tv_nsec), (0, 0));
+        }
+        // After a wait that did sleep and time out, the timer is disarmed too.
+        let cell = RefCell::new(&mut rbuf);
+        let r = with_deadline(
+            Some(Instant::now() + Duration::from_millis(5)),
+            || msgrcv(id, &mut cell.borrow_mut(), 0, 0),
+            || msgrcv(id, &mut cell.borrow_mut(), 0, libc::IPC_NOWAIT),
+        );
+        assert_eq!(r, Err(Errno(libc::ETIMEDOUT)));
+        let t = TIMER.with(|c| c.borrow().as_ref().map(|t| t.0)).expect("a timer was made");
+        let mut cur = MaybeUninit::<libc::itimerspec>::zeroed();
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::timer_gettime(t, cur.as_mut_ptr()) }, 0);
+        // SAFETY: as above.
+        let cur = unsafe { cur.assume_init() };
+        assert_eq!((cur.it_value.tv_sec, cur.it_value.tv_nsec), (0, 0), "timer left armed");
+        msg_remove(id).unwrap();
+    }
+}
