@@ -32,7 +32,7 @@ enum Command {
     Recv(RecvArgs),
     /// Run both sides of a classic example and explain what happened.
     Demo {
-        /// Which mechanism: pipe or fifo.
+        /// Which mechanism: pipe, fifo or mq.
         mechanism: String,
     },
     /// Measure latency and throughput of every mechanism beside its raw system calls.
@@ -86,6 +86,13 @@ struct RecvArgs {
     /// on the wire.
     #[arg(long)]
     framing: Option<String>,
+    /// Print each System V message's type (`type=N` before the message; on standard
+    /// error with --framing raw or length).
+    #[arg(long)]
+    show_type: bool,
+    /// Print each POSIX message's priority (`priority=N`, placed as --show-type's).
+    #[arg(long)]
+    show_priority: bool,
 }
 
 fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
@@ -187,6 +194,13 @@ fn recv(a: RecvArgs) -> Result<()> {
         .persist(persist)
         .open_timeout(a.timeout);
     let wait = ipcx::Wait::from_option(a.timeout);
+    let scheme = ipcx::Address::parse(&addr)?.scheme();
+    if a.show_type && scheme != "sysv-mq" {
+        bail!("--show-type is for System V queues (sysv-mq:), not {scheme}: addresses");
+    }
+    if a.show_priority && scheme != "posix-mq" {
+        bail!("--show-priority is for POSIX queues (posix-mq:), not {scheme}: addresses");
+    }
     let mut rx = ipcx::open_receiver_with(&addr, &opts)?;
     let mut out = io::Output::new(output);
     let mut buf = Vec::new();
@@ -194,7 +208,12 @@ fn recv(a: RecvArgs) -> Result<()> {
     while a.count.is_none_or(|c| got < c) {
         match rx.recv_wait(&mut buf, wait) {
             Ok(()) => {
-                out.message(&buf, rx.last_label())?;
+                let label = rx.last_label().filter(|l| match l {
+                    ipcx::Label::Type(_) => a.show_type,
+                    ipcx::Label::Priority(_) => a.show_priority,
+                    _ => false,
+                });
+                out.message(&buf, label)?;
                 got += 1;
             }
             Err(e) if e.kind() == ErrorKind::Disconnected && a.count.is_none() => break,

@@ -109,7 +109,7 @@ const SCHEMES: &[(&str, &[&str], &str)] = &[
     ("fifo", &["mode", "framing", "max", "atomic"], "fifo:/path/to/fifo"),
     (
         "sysv-mq",
-        &["mode", "type", "proj", "max"],
+        &["mode", "type", "proj", "max", "qbytes"],
         "sysv-mq:KEY (decimal or 0x hex, not 0) or sysv-mq:/existing/path?proj=N",
     ),
     ("posix-mq", &["mode", "prio", "maxmsg", "msgsize"], "posix-mq:/name (one leading slash)"),
@@ -417,7 +417,7 @@ fn sysv_key(body: &str, params: &[(String, String)]) -> std::result::Result<Sysv
 /// The longest POSIX IPC name Linux accepts, without the leading slash (NAME_MAX).
 pub const POSIX_NAME_MAX: usize = 255;
 
-fn check_posix_name(body: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_posix_name(body: &str) -> std::result::Result<(), String> {
     let Some(rest) = body.strip_prefix('/') else {
         return Err(format!("name `{body}` must start with a slash"));
     };

@@ -8,7 +8,7 @@
 //! |---|---|---|---|---|
 //! | pipe | [`pipe`] | parent and child | stream (framed by ipcx) | one machine |
 //! | named pipe | [`fifo`] | unrelated processes that share a path | stream (framed) | one machine |
-//! | message queue | `sysv_mq`, `posix_mq` | many processes, messages by type or priority | message | one machine |
+//! | message queue | [`sysv_mq`], [`posix_mq`] | many processes, messages by type or priority | message | one machine |
 //! | shared memory | `shm` | the highest speed | message in a ring, or raw region | one machine |
 //! | memory-mapped file | `mmap` | large or lasting data | record in a log | one machine |
 //! | socket | `socket` | client/server, other machines | stream or datagram | network |
@@ -68,7 +68,9 @@ pub mod error;
 pub mod fifo;
 pub mod frame;
 pub mod pipe;
+pub mod posix_mq;
 pub mod sys;
+pub mod sysv_mq;
 
 use std::time::{Duration, Instant};
 
@@ -297,6 +299,8 @@ pub fn open_sender_with(addr: &str, opts: &OpenOptions) -> Result<BoxSender> {
     match a.target() {
         address::Target::Pipe(end) => Ok(Box::new(pipe::open_sender(end, a.framing()?, &a)?)),
         address::Target::Fifo(_) => Ok(Box::new(fifo::open_sender(&a, opts)?)),
+        address::Target::SysvMq(_) => Ok(Box::new(sysv_mq::open_sender(&a, opts)?)),
+        address::Target::PosixMq(_) => Ok(Box::new(posix_mq::open_sender(&a, opts)?)),
         _ => Err(not_yet(&a)),
     }
 }
@@ -307,6 +311,8 @@ pub fn open_receiver_with(addr: &str, opts: &OpenOptions) -> Result<BoxReceiver>
     match a.target() {
         address::Target::Pipe(end) => Ok(Box::new(pipe::open_receiver(end, a.framing()?, &a)?)),
         address::Target::Fifo(_) => Ok(Box::new(fifo::open_receiver(&a, opts)?)),
+        address::Target::SysvMq(_) => Ok(Box::new(sysv_mq::open_receiver(&a, opts)?)),
+        address::Target::PosixMq(_) => Ok(Box::new(posix_mq::open_receiver(&a, opts)?)),
         _ => Err(not_yet(&a)),
     }
 }

@@ -19,13 +19,19 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 mod lane;
+mod mq;
 mod stream;
 
 use lane::{Endpoint, Lane};
 
 /// Every lane, in report order.
 fn lanes() -> Vec<Box<dyn Lane>> {
-    vec![Box::new(stream::PipeLane), Box::new(stream::FifoLane)]
+    vec![
+        Box::new(stream::PipeLane),
+        Box::new(stream::FifoLane),
+        Box::new(mq::SysvMqLane),
+        Box::new(mq::PosixMqLane),
+    ]
 }
 
 fn lane_names() -> String {

@@ -2,10 +2,17 @@
 
 mod fifo;
 mod pipe;
+mod posix_mq;
+mod sysv_mq;
 
 use crate::conformance::Mech;
 
 /// Every mechanism under test.
 pub fn all() -> Vec<Box<dyn Mech>> {
-    vec![Box::new(pipe::Pipe), Box::new(fifo::Fifo)]
+    vec![
+        Box::new(pipe::Pipe),
+        Box::new(fifo::Fifo),
+        Box::new(sysv_mq::SysvMq),
+        Box::new(posix_mq::PosixMq),
+    ]
 }
