@@ -43,6 +43,12 @@ fn fifo_sender_and_receiver_talk_through_a_path() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // The receiver creates the FIFO; the sender needs it to exist.
+    let t = Instant::now();
+    while !path.exists() {
+        assert!(t.elapsed() < Duration::from_secs(20), "the receiver never made the FIFO");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let tx = Command::new(example("fifo_sender"))
         .arg(&path)
         .args(["one", "two", "three"])
