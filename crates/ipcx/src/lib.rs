@@ -68,6 +68,7 @@ pub mod error;
 pub mod fifo;
 pub mod frame;
 pub mod pipe;
+pub mod shm;
 pub mod sys;
 
 use std::time::{Duration, Instant};
@@ -297,6 +298,9 @@ pub fn open_sender_with(addr: &str, opts: &OpenOptions) -> Result<BoxSender> {
     match a.target() {
         address::Target::Pipe(end) => Ok(Box::new(pipe::open_sender(end, a.framing()?, &a)?)),
         address::Target::Fifo(_) => Ok(Box::new(fifo::open_sender(&a, opts)?)),
+        address::Target::Shm(_) | address::Target::SysvShm(_) => {
+            Ok(Box::new(shm::open_sender(&a, opts)?))
+        }
         _ => Err(not_yet(&a)),
     }
 }
@@ -307,6 +311,9 @@ pub fn open_receiver_with(addr: &str, opts: &OpenOptions) -> Result<BoxReceiver>
     match a.target() {
         address::Target::Pipe(end) => Ok(Box::new(pipe::open_receiver(end, a.framing()?, &a)?)),
         address::Target::Fifo(_) => Ok(Box::new(fifo::open_receiver(&a, opts)?)),
+        address::Target::Shm(_) | address::Target::SysvShm(_) => {
+            Ok(Box::new(shm::open_receiver(&a, opts)?))
+        }
         _ => Err(not_yet(&a)),
     }
 }
