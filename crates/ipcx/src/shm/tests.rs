@@ -58,8 +58,8 @@ fn zero_copy_guards_publish_and_release() {
         g.commit();
     }
     {
-        let g = w.reserve(3, Wait::Never).unwrap();
-        drop(g); // dropped without commit: nothing is sent
+        // Dropped without commit: nothing is sent.
+        let _g = w.reserve(3, Wait::Never).unwrap();
     }
     let g = r.recv_in_place(Wait::Never).unwrap();
     assert_eq!(g.len(), 10);
