@@ -2,10 +2,17 @@
 
 mod fifo;
 mod pipe;
+mod shm;
 
 use crate::conformance::Mech;
 
 /// Every mechanism under test.
 pub fn all() -> Vec<Box<dyn Mech>> {
-    vec![Box::new(pipe::Pipe), Box::new(fifo::Fifo)]
+    vec![
+        Box::new(pipe::Pipe),
+        Box::new(fifo::Fifo),
+        Box::new(shm::Shm { label: "shm", spin: false, sysv: false }),
+        Box::new(shm::Shm { label: "shm-spin", spin: true, sysv: false }),
+        Box::new(shm::Shm { label: "sysv-shm", spin: false, sysv: true }),
+    ]
 }
