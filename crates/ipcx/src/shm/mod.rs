@@ -227,7 +227,8 @@ pub fn open_sender(addr: &Address, opts: &OpenOptions) -> Result<ShmSender> {
 pub fn open_receiver(addr: &Address, opts: &OpenOptions) -> Result<ShmReceiver> {
     let (seg, _) = open_ring(addr, opts)?;
     let (region, remover, _) = seg.into_parts();
-    let r = RingReader::attach(region, mode_of(addr)?, addr.to_string(), true)?;
+    let mut r = RingReader::attach(region, mode_of(addr)?, addr.to_string(), true)?;
+    r.set_persist(opts.persist);
     Ok(ShmReceiver { r, _remover: remover, address: addr.to_string() })
 }
 

@@ -302,6 +302,8 @@ struct End {
     object: String,
     /// Pid-liveness checks (off for in-process heap rings, where there is no peer pid).
     check_peer: bool,
+    /// A reader that outlives its writers: a writer leaving is not `Disconnected`.
+    persist: bool,
 }
 
 impl End {
@@ -347,7 +349,17 @@ impl End {
         }
         let closed = region.u32_at(OFF_CLOSED).map_err(|a| access(&object, op, a))?;
         closed.fetch_and(!side.closed_bit(), SeqCst);
-        Ok(End { region, cap, mask: cap as u64 - 1, side, me, mode, object, check_peer })
+        Ok(End {
+            region,
+            cap,
+            mask: cap as u64 - 1,
+            side,
+            me,
+            mode,
+            object,
+            check_peer,
+            persist: false,
+        })
     }
 
     fn word32(&self, off: usize) -> &std::sync::atomic::AtomicU32 {
@@ -361,6 +373,9 @@ impl End {
 
     /// Whether the peer left or died.
     fn peer_gone(&self) -> bool {
+        if self.persist {
+            return false;
+        }
         let peer = self.side.peer();
         if self.word32(OFF_CLOSED).load(SeqCst) & peer.closed_bit() != 0 {
             return true;
@@ -374,7 +389,7 @@ impl End {
     }
 
     fn peer_closed(&self) -> bool {
-        self.word32(OFF_CLOSED).load(Acquire) & self.side.peer().closed_bit() != 0
+        !self.persist && self.word32(OFF_CLOSED).load(Acquire) & self.side.peer().closed_bit() != 0
     }
 
     /// Wake the peer if it sleeps (its waiting word is 1).
@@ -762,6 +777,12 @@ impl RingReader {
     /// The address or name in error messages.
     pub fn object(&self) -> &str {
         &self.end.object
+    }
+
+    /// Outlive writers: when one leaves or dies, wait for the next instead of giving
+    /// `Disconnected`.
+    pub fn set_persist(&mut self, yes: bool) {
+        self.end.persist = yes;
     }
 
     /// The next record, if one is published: (payload offset in the region, length, the
