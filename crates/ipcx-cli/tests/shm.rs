@@ -11,7 +11,7 @@ fn ipcx() -> Command {
 fn recv_create_count_and_send_work_across_processes() {
     let name = format!("/ipcx-cli-test-{}", std::process::id());
     let addr = format!("shm:{name}");
-    let mut recv = ipcx()
+    let recv = ipcx()
         .args(["recv", &addr, "--create", "--count", "5", "--timeout", "20s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

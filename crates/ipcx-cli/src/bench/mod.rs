@@ -19,13 +19,21 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 mod lane;
+mod shm;
 mod stream;
 
 use lane::{Endpoint, Lane};
 
 /// Every lane, in report order.
 fn lanes() -> Vec<Box<dyn Lane>> {
-    vec![Box::new(stream::PipeLane), Box::new(stream::FifoLane)]
+    vec![
+        Box::new(stream::PipeLane),
+        Box::new(stream::FifoLane),
+        Box::new(shm::ShmLane { spin: false }),
+        Box::new(shm::ShmLane { spin: true }),
+        Box::new(shm::CachelineLane),
+        Box::new(shm::MemcpyLane),
+    ]
 }
 
 fn lane_names() -> String {
