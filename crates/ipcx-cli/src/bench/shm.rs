@@ -17,10 +17,10 @@ pub struct ShmLane {
     pub spin: bool,
 }
 
-/// The ring's capacity for messages of `size` bytes: room for at least 16 of them, at
-/// least 1 MiB.
+/// The ring's capacity for messages of `size` bytes: room for at least 8 of them, at
+/// least 256 KiB (small enough to stay in cache).
 fn capacity_for(size: usize) -> usize {
-    ((size + 8) * 32).next_power_of_two().max(1 << 20)
+    ((size + 8) * 8).next_power_of_two().max(256 << 10)
 }
 
 fn names(dir: &Path, tag: &str) -> (String, String) {

@@ -436,15 +436,25 @@ impl End {
                 next_check = now + SLEEP_SLICE;
             }
             let spinning = self.mode == WaitMode::Spin || now - start < SPIN_FOR;
-            if spinning || yields < YIELDS {
-                if spinning {
-                    for _ in 0..32 {
-                        std::hint::spin_loop();
-                    }
-                } else {
-                    yields += 1;
+            if spinning {
+                // Spin mode never sleeps, but past the spin time it offers the core to
+                // others between batches, so a peer sharing the core can run.
+                if now - start >= SPIN_FOR {
                     std::thread::yield_now();
                 }
+                // Poll between single pause hints (a pause is tens of cycles), and read the
+                // clock only every 64 polls.
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                    if let Some(v) = poll()? {
+                        return Ok(v);
+                    }
+                }
+                continue;
+            }
+            if yields < YIELDS {
+                yields += 1;
+                std::thread::yield_now();
                 if let Some(v) = poll()? {
                     return Ok(v);
                 }
