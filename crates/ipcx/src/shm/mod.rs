@@ -327,3 +327,6 @@ pub fn fuzz_reader(data: &[u8]) -> (usize, Option<ErrorKind>) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(all(test, loom))]
+mod loom_model;

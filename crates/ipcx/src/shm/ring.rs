@@ -26,13 +26,18 @@
 //! the record starts at offset 0. A message is at most `capacity / 2 - 8` bytes, which
 //! guarantees it always fits once the reader has caught up.
 //!
-//! **Publication and wake-up.** The writer copies the record, then stores `head` (SeqCst,
-//! which also releases the bytes), then loads the reader-waiting word; the reader stores 1
-//! to the waiting word (SeqCst), then loads `head` again before sleeping on the futex. With
-//! both pairs sequentially consistent, at least one side sees the other's store: either the
-//! reader finds the new record or the writer finds the flag and wakes it. No lost wake-up,
-//! and the fast path (reader not asleep) makes no system call. The reverse direction (the
-//! writer waiting for room) is symmetric on `tail` and the writer-waiting word.
+//! **Publication and wake-up.** The writer copies the record, then swaps in the new `head`
+//! (SeqCst, which also releases the bytes; on x86 the same `xchg` a SeqCst store is), then
+//! loads the reader-waiting word. The reader, before sleeping, swaps 1 into the waiting
+//! word, then re-reads `head` with a read-modify-write (`fetch_add(0)`), then sleeps on the
+//! futex. Because the writer's publication and the reader's re-check are both
+//! read-modify-writes of `head`, one is ordered before the other even under
+//! acquire/release alone: either the reader finds the new record or the writer finds the
+//! flag and wakes it. No lost wake-up (checked with loom, `loom_model.rs`), and the fast
+//! path (reader not asleep) makes no system call and no extra atomic. The reverse direction
+//! (the writer waiting for room) is symmetric on `tail` and the writer-waiting word; a
+//! closing side `fetch_or`s its closed bit, clears the peer's waiting word and wakes it,
+//! and a side about to sleep reads the closed bits with a read-modify-write too.
 //!
 //! **Untrusted memory.** Every index and length read from the segment is checked before use
 //! (`head - tail <= capacity`, alignment, record inside the data area and below `head`);
@@ -377,7 +382,8 @@ impl End {
             return false;
         }
         let peer = self.side.peer();
-        if self.word32(OFF_CLOSED).load(SeqCst) & peer.closed_bit() != 0 {
+        // A read-modify-write, to pair with the closing side's `fetch_or` (see `wait_for`).
+        if self.word32(OFF_CLOSED).fetch_or(0, SeqCst) & peer.closed_bit() != 0 {
             return true;
         }
         if !self.check_peer {
@@ -401,20 +407,21 @@ impl End {
         }
     }
 
-    /// Wait as `wait` says until `poll` gives a value. `poll` is called with the latest
-    /// state; `gone` is `Disconnected` (after a last poll), `busy` the non-blocking error.
+    /// Wait as `wait` says until `poll` gives a value. `poll(strong)` looks at the other
+    /// side's index, with a read-modify-write when `strong` (the re-check before sleeping);
+    /// a gone peer is `Disconnected` (after a last poll), `busy` the non-blocking error.
     fn wait_for<T>(
         &self,
         wait: Wait,
         op: &'static str,
         busy: ErrorKind,
-        mut poll: impl FnMut() -> Result<Option<T>>,
+        mut poll: impl FnMut(bool) -> Result<Option<T>>,
     ) -> Result<T> {
-        if let Some(v) = poll()? {
+        if let Some(v) = poll(false)? {
             return Ok(v);
         }
         if self.peer_closed() {
-            return poll()?.ok_or_else(|| self.disconnected(op));
+            return poll(false)?.ok_or_else(|| self.disconnected(op));
         }
         let deadline = match wait {
             Wait::Never => return Err(self.busy(op, busy)),
@@ -431,7 +438,7 @@ impl End {
             }
             if now >= next_check {
                 if self.peer_gone() {
-                    return poll()?.ok_or_else(|| self.disconnected(op));
+                    return poll(false)?.ok_or_else(|| self.disconnected(op));
                 }
                 next_check = now + SLEEP_SLICE;
             }
@@ -446,7 +453,7 @@ impl End {
                 // clock only every 64 polls.
                 for _ in 0..64 {
                     std::hint::spin_loop();
-                    if let Some(v) = poll()? {
+                    if let Some(v) = poll(false)? {
                         return Ok(v);
                     }
                 }
@@ -455,21 +462,23 @@ impl End {
             if yields < YIELDS {
                 yields += 1;
                 std::thread::yield_now();
-                if let Some(v) = poll()? {
+                if let Some(v) = poll(false)? {
                     return Ok(v);
                 }
                 continue;
             }
             // Sleep: announce, re-check, then wait on the futex for one slice.
             let flag = self.word32(self.side.waiting_off());
-            flag.store(1, SeqCst);
-            if let Some(v) = poll()? {
+            // The swap and the read-modify-write re-check of the index (`poll(true)`) pair
+            // with the other side's index swap: one of the two sees the other.
+            flag.swap(1, SeqCst);
+            if let Some(v) = poll(true)? {
                 flag.store(0, Relaxed);
                 return Ok(v);
             }
             if self.peer_gone() {
                 flag.store(0, Relaxed);
-                return poll()?.ok_or_else(|| self.disconnected(op));
+                return poll(false)?.ok_or_else(|| self.disconnected(op));
             }
             next_check = Instant::now() + SLEEP_SLICE;
             let mut slice = SLEEP_SLICE;
@@ -480,11 +489,11 @@ impl End {
                 sys::futex_wait(flag, 1, Some(slice));
             }
             flag.store(0, Relaxed);
-            if let Some(v) = poll()? {
+            if let Some(v) = poll(false)? {
                 return Ok(v);
             }
             if self.peer_gone() {
-                return poll()?.ok_or_else(|| self.disconnected(op));
+                return poll(false)?.ok_or_else(|| self.disconnected(op));
             }
         }
     }
@@ -672,8 +681,9 @@ impl RingWriter {
         let total = skip + need as u64;
         let end = &self.end;
         let mut seen_tail = self.cached_tail;
-        let r = end.wait_for(wait, "send", ErrorKind::Full, || {
-            let tail = end.word64(OFF_TAIL).load(SeqCst);
+        let r = end.wait_for(wait, "send", ErrorKind::Full, |strong| {
+            let t = end.word64(OFF_TAIL);
+            let tail = if strong { t.fetch_add(0, SeqCst) } else { t.load(SeqCst) };
             if tail > head || head - tail > cap || tail % 8 != 0 {
                 return Err(corrupted(
                     &end.object,
@@ -698,7 +708,8 @@ impl RingWriter {
 
     fn publish(&mut self, new_head: u64) {
         self.head = new_head;
-        self.end.word64(OFF_HEAD).store(new_head, SeqCst);
+        // A swap (not a store): see the wake-up protocol in the module docs.
+        self.end.word64(OFF_HEAD).swap(new_head, SeqCst);
         self.end.wake_peer();
     }
 }
@@ -798,6 +809,7 @@ impl RingReader {
     /// The next record, if one is published: (payload offset in the region, length, the
     /// tail after it). Checks everything read from shared memory.
     fn next(&mut self, reload: bool) -> Result<Option<(usize, usize, u64)>> {
+        let reload = if reload { Reload::Yes } else { Reload::No };
         scan(&self.end, &mut self.tail, &mut self.cached_head, self.max, reload)
     }
 
@@ -809,8 +821,8 @@ impl RingReader {
         let end = &self.end;
         let mut st = (self.tail, self.cached_head);
         let max = self.max;
-        let r = end.wait_for(wait, "recv", ErrorKind::WouldBlock, || {
-            scan(end, &mut st.0, &mut st.1, max, true)
+        let r = end.wait_for(wait, "recv", ErrorKind::WouldBlock, |strong| {
+            scan(end, &mut st.0, &mut st.1, max, if strong { Reload::Strong } else { Reload::Yes })
         });
         self.tail = st.0;
         self.cached_head = st.1;
@@ -833,27 +845,40 @@ impl RingReader {
 
     fn release(&mut self, new_tail: u64) {
         self.tail = new_tail;
-        self.end.word64(OFF_TAIL).store(new_tail, SeqCst);
+        self.end.word64(OFF_TAIL).swap(new_tail, SeqCst);
         self.end.wake_peer();
     }
 }
 
-/// Find the next record (shared by the reader and its probe).
+/// Whether [`scan`] may look at the shared head again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reload {
+    /// Use the cached head only.
+    No,
+    /// Load the head.
+    Yes,
+    /// Load it with a read-modify-write (before sleeping).
+    Strong,
+}
+
+/// Find the next record.
 fn scan(
     end: &End,
     tail: &mut u64,
     cached_head: &mut u64,
     max: usize,
-    reload: bool,
+    reload: Reload,
 ) -> Result<Option<(usize, usize, u64)>> {
     let cap = end.cap as u64;
     let obj = &end.object;
     loop {
         if *cached_head == *tail {
-            if !reload {
-                return Ok(None);
-            }
-            let head = end.word64(OFF_HEAD).load(SeqCst);
+            let h = end.word64(OFF_HEAD);
+            let head = match reload {
+                Reload::No => return Ok(None),
+                Reload::Yes => h.load(SeqCst),
+                Reload::Strong => h.fetch_add(0, SeqCst),
+            };
             if head < *tail || head - *tail > cap || head % 8 != 0 {
                 return Err(corrupted(
                     obj,
