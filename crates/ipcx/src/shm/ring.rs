@@ -48,8 +48,8 @@
 //! caught by the start time from `/proc/PID/stat`); a peer that left cleanly sets its
 //! closed bit and wakes the other side at once.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::region::{Access, Region};
@@ -236,13 +236,19 @@ pub fn check_header(region: &Region, object: &str, op: &'static str) -> Result<O
     Ok(Some(cap))
 }
 
-fn own_start() -> u32 {
-    static START: OnceLock<u32> = OnceLock::new();
-    *START.get_or_init(|| sys::process_start_time(sys::getpid()).unwrap_or(0) as u32)
-}
-
+/// This process's owner word: pid and start time. Cached per pid, so a child made by
+/// `fork` computes its own.
 fn owner_word() -> u64 {
-    (u64::from(own_start()) << 32) | u64::from(sys::getpid() as u32)
+    static CACHE: AtomicU64 = AtomicU64::new(0);
+    let pid = sys::getpid() as u32;
+    let w = CACHE.load(Relaxed);
+    if w != 0 && (w & 0xffff_ffff) as u32 == pid {
+        return w;
+    }
+    let start = sys::process_start_time(pid as i32).unwrap_or(0) as u32;
+    let w = (u64::from(start) << 32) | u64::from(pid);
+    CACHE.store(w, Relaxed);
+    w
 }
 
 /// Whether the owner word names a live process (0: nobody).
