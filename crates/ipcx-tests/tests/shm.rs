@@ -79,19 +79,20 @@ fn ten_million_messages_between_two_processes() {
 
 #[test]
 fn kill_9_of_the_writer_wakes_the_waiting_reader_with_disconnected() {
-    for sysv in [false, true] {
+    for (sysv, spin) in [(false, false), (true, false), (false, true)] {
         let addr = if sysv {
             format!("sysv-shm:{:#x}", unique_key() as u32)
         } else {
             format!("shm:{}", shm_name())
         };
+        let addr = if spin { format!("{addr}?spin=1") } else { addr };
         let ring = Ring::create(&addr).unwrap();
         let mut rx = ipcx::open_receiver(&addr).unwrap();
         let child = spawn(peer().args(["hold", &addr, "30"]));
         wait_attached(&ring, 24);
         let killer = kill9_later(child.id(), Duration::from_millis(300));
         let t = Instant::now();
-        let e = rx.recv().expect_err("the writer was killed");
+        let e = rx.recv_timeout(Duration::from_secs(5)).expect_err("the writer was killed");
         assert_eq!(e.kind(), ErrorKind::Disconnected, "{e}");
         assert!(t.elapsed() < Duration::from_secs(3), "noticed after {:?}", t.elapsed());
         killer.join().unwrap();
@@ -101,7 +102,13 @@ fn kill_9_of_the_writer_wakes_the_waiting_reader_with_disconnected() {
 
 #[test]
 fn kill_9_of_the_reader_unblocks_the_writer_on_a_full_ring() {
-    let addr = format!("shm:{}?capacity=4096", shm_name());
+    for spin in ["0", "1"] {
+        kill_9_of_the_reader(spin);
+    }
+}
+
+fn kill_9_of_the_reader(spin: &str) {
+    let addr = format!("shm:{}?capacity=4096&spin={spin}", shm_name());
     let ring = Ring::create(&addr).unwrap();
     let child = spawn(peer().args(["stall", &addr, "30"]));
     wait_attached(&ring, 32);
@@ -109,7 +116,7 @@ fn kill_9_of_the_reader_unblocks_the_writer_on_a_full_ring() {
     while tx.try_send(&[5; 100]).is_ok() {}
     let killer = kill9_later(child.id(), Duration::from_millis(300));
     let t = Instant::now();
-    let e = tx.send(&[5; 100]).expect_err("the reader was killed");
+    let e = tx.send_timeout(&[5; 100], Duration::from_secs(5)).expect_err("the reader was killed");
     assert_eq!(e.kind(), ErrorKind::Disconnected, "{e}");
     assert!(t.elapsed() < Duration::from_secs(3), "noticed after {:?}", t.elapsed());
     assert!(t.elapsed() >= Duration::from_millis(250), "returned before the kill");
@@ -323,4 +330,26 @@ fn a_duplex_channel_is_two_rings_and_leaves_nothing_behind() {
     finish(echo, "echo");
     drop((tx, rx, ra, rb));
     assert!(!dev_shm(&a).exists() && !dev_shm(&b).exists());
+}
+
+fn start_time(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 1..];
+    rest.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+/// An owner word naming a live pid with another start time is a reused pid: its slot is
+/// taken over. The same pid with its real start time is a live owner: refused.
+#[test]
+fn a_reused_pid_is_not_mistaken_for_the_owner() {
+    let addr = format!("shm:{}", shm_name());
+    let ring = Ring::create(&addr).unwrap();
+    let me = std::process::id();
+    let real = (start_time(me) as u32 as u64) << 32 | u64::from(me);
+    ring.segment().atomic_u64(24).unwrap().store(real, Ordering::SeqCst);
+    let e = ipcx::open_sender(&addr).err().expect("a live owner");
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    let forged = real ^ (0x5a5a_5a5a << 32);
+    ring.segment().atomic_u64(24).unwrap().store(forged, Ordering::SeqCst);
+    let _tx = ipcx::open_sender(&addr).expect("the recorded owner is gone (pid reused)");
 }
