@@ -353,3 +353,42 @@ fn a_reused_pid_is_not_mistaken_for_the_owner() {
     ring.segment().atomic_u64(24).unwrap().store(forged, Ordering::SeqCst);
     let _tx = ipcx::open_sender(&addr).expect("the recorded owner is gone (pid reused)");
 }
+
+/// Zero copy across processes: messages written in place through `reserve` reach a peer
+/// whole; messages read in place through `recv_in_place` are whole, read in pieces.
+#[test]
+fn zero_copy_reserve_and_read_in_place_across_processes() {
+    use ipcx::shm::{ShmReceiver, ShmSender};
+    use ipcx::Wait;
+    const N: u64 = 2000;
+    let addr = format!("shm:{}?capacity=262144", shm_name());
+    let _ring = Ring::create(&addr).unwrap();
+    let check = spawn(peer().args(["check", &addr, &N.to_string()]));
+    let mut tx = ShmSender::open(&addr).unwrap();
+    let mut m = Vec::new();
+    for seq in 0..N {
+        ipcx_tests::pattern_message(seq, 100_000, &mut m);
+        let mut g = tx.reserve(m.len(), Wait::Forever).unwrap();
+        let half = m.len() / 2;
+        g.write_at(half, &m[half..]).unwrap();
+        g.write_at(0, &m[..half]).unwrap();
+        g.commit();
+    }
+    assert_eq!(finish(check, "check").trim(), format!("ok {N}"));
+
+    let addr = format!("shm:{}?capacity=262144", shm_name());
+    let _ring = Ring::create(&addr).unwrap();
+    let gen = spawn(peer().args(["gen", &addr, &N.to_string(), "100000"]));
+    let mut rx = ShmReceiver::open(&addr).unwrap();
+    let mut buf = Vec::new();
+    for want in 0..N {
+        let g = rx.recv_in_place(Wait::timeout(Duration::from_secs(20))).unwrap();
+        buf.clear();
+        buf.resize(g.len(), 0);
+        let (a, b) = buf.split_at_mut(g.len() / 3);
+        g.read_at(0, a).unwrap();
+        g.read_at(a.len(), b).unwrap();
+        assert_eq!(check_pattern(&buf), Ok(want));
+    }
+    finish(gen, "gen");
+}
