@@ -238,6 +238,13 @@ fn bad_input_gives_clear_errors_and_leaves_nothing() {
     let ring = Ring::create(&format!("shm:{name}?capacity=4096")).unwrap();
     let e = ipcx::open_sender(&format!("shm:{name}?capacity=8192")).err().unwrap();
     assert!(e.to_string().contains("4096") && e.to_string().contains("8192"), "{e}");
+    // A ring of another layout version.
+    ring.segment().write::<u32>(8, &2).unwrap();
+    let e = ipcx::open_receiver(&format!("shm:{name}")).err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("version 2"), "{e}");
+    ring.segment().write::<u32>(8, &1).unwrap();
+    ipcx::open_receiver(&format!("shm:{name}")).unwrap();
     // A capacity that is not a power of two.
     let e = Ring::create(&format!("shm:{}?capacity=5000", shm_name())).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
@@ -391,4 +398,31 @@ fn zero_copy_reserve_and_read_in_place_across_processes() {
         assert_eq!(check_pattern(&buf), Ok(want));
     }
     finish(gen, "gen");
+}
+
+/// Plain `#[repr(C)]` data through the `ShmSafe` marker, between two mappings.
+#[test]
+fn typed_repr_c_values_cross_mappings() {
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    struct Sample {
+        id: u32,
+        flags: u32,
+        value: f64,
+        history: [u16; 4],
+    }
+    // SAFETY: repr(C), no padding (4 + 4 + 8 + 8 bytes), every bit pattern valid, no
+    // pointers or descriptors.
+    #[allow(unsafe_code)]
+    unsafe impl ipcx::shm::ShmSafe for Sample {}
+
+    let name = shm_name();
+    let a = Segment::create(&name, 4096, 0o600).unwrap();
+    let b = Segment::open(&name, Some(4096)).unwrap();
+    let s = Sample { id: 7, flags: 3, value: 2.5, history: [1, 2, 3, 4] };
+    a.write(100, &s).unwrap();
+    assert_eq!(b.read::<Sample>(100).unwrap(), s);
+    let e = b.read::<Sample>(4096 - 8).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("outside the segment"), "{e}");
 }
