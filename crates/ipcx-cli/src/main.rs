@@ -32,7 +32,7 @@ enum Command {
     Recv(RecvArgs),
     /// Run both sides of a classic example and explain what happened.
     Demo {
-        /// Which mechanism: pipe, fifo or mq.
+        /// Which mechanism: pipe, fifo, mq or shm.
         mechanism: String,
     },
     /// Measure latency and throughput of every mechanism beside its raw system calls.

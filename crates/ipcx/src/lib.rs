@@ -69,6 +69,7 @@ pub mod fifo;
 pub mod frame;
 pub mod pipe;
 pub mod posix_mq;
+pub mod shm;
 pub mod sys;
 pub mod sysv_mq;
 
@@ -301,6 +302,9 @@ pub fn open_sender_with(addr: &str, opts: &OpenOptions) -> Result<BoxSender> {
         address::Target::Fifo(_) => Ok(Box::new(fifo::open_sender(&a, opts)?)),
         address::Target::SysvMq(_) => Ok(Box::new(sysv_mq::open_sender(&a, opts)?)),
         address::Target::PosixMq(_) => Ok(Box::new(posix_mq::open_sender(&a, opts)?)),
+        address::Target::Shm(_) | address::Target::SysvShm(_) => {
+            Ok(Box::new(shm::open_sender(&a, opts)?))
+        }
         _ => Err(not_yet(&a)),
     }
 }
@@ -313,6 +317,9 @@ pub fn open_receiver_with(addr: &str, opts: &OpenOptions) -> Result<BoxReceiver>
         address::Target::Fifo(_) => Ok(Box::new(fifo::open_receiver(&a, opts)?)),
         address::Target::SysvMq(_) => Ok(Box::new(sysv_mq::open_receiver(&a, opts)?)),
         address::Target::PosixMq(_) => Ok(Box::new(posix_mq::open_receiver(&a, opts)?)),
+        address::Target::Shm(_) | address::Target::SysvShm(_) => {
+            Ok(Box::new(shm::open_receiver(&a, opts)?))
+        }
         _ => Err(not_yet(&a)),
     }
 }

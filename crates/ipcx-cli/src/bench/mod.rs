@@ -20,6 +20,7 @@ use serde::Serialize;
 
 mod lane;
 mod mq;
+mod shm;
 mod stream;
 
 use lane::{Endpoint, Lane};
@@ -31,6 +32,10 @@ fn lanes() -> Vec<Box<dyn Lane>> {
         Box::new(stream::FifoLane),
         Box::new(mq::SysvMqLane),
         Box::new(mq::PosixMqLane),
+        Box::new(shm::ShmLane { spin: false }),
+        Box::new(shm::ShmLane { spin: true }),
+        Box::new(shm::CachelineLane),
+        Box::new(shm::MemcpyLane),
     ]
 }
 

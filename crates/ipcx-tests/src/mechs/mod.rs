@@ -3,6 +3,7 @@
 mod fifo;
 mod pipe;
 mod posix_mq;
+mod shm;
 mod sysv_mq;
 
 use crate::conformance::Mech;
@@ -14,5 +15,8 @@ pub fn all() -> Vec<Box<dyn Mech>> {
         Box::new(fifo::Fifo),
         Box::new(sysv_mq::SysvMq),
         Box::new(posix_mq::PosixMq),
+        Box::new(shm::Shm { label: "shm", spin: false, sysv: false }),
+        Box::new(shm::Shm { label: "shm-spin", spin: true, sysv: false }),
+        Box::new(shm::Shm { label: "sysv-shm", spin: false, sysv: true }),
     ]
 }

@@ -11,6 +11,8 @@
 //! IPC, POSIX queues and futexes alike, none of which rustix covers all of.
 #![allow(unsafe_code)]
 
+pub mod shm;
+
 use std::ffi::CString;
 use std::io::IoSlice;
 use std::mem::MaybeUninit;
