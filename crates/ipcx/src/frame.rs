@@ -434,6 +434,12 @@ impl<S: StreamIo> StreamReceiver<S> {
         &self.io
     }
 
+    /// The underlying stream, mutably (for its own settings; reading from it directly
+    /// would put the framing out of step).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
     /// The framing in use.
     pub fn framing(&self) -> Framing {
         self.framing

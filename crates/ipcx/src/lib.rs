@@ -68,6 +68,7 @@ pub mod error;
 pub mod fifo;
 pub mod frame;
 pub mod pipe;
+pub mod socket;
 pub mod sys;
 
 use std::time::{Duration, Instant};
@@ -297,6 +298,7 @@ pub fn open_sender_with(addr: &str, opts: &OpenOptions) -> Result<BoxSender> {
     match a.target() {
         address::Target::Pipe(end) => Ok(Box::new(pipe::open_sender(end, a.framing()?, &a)?)),
         address::Target::Fifo(_) => Ok(Box::new(fifo::open_sender(&a, opts)?)),
+        address::Target::Unix(..) | address::Target::Tcp(..) => socket::open_sender(&a, opts),
         _ => Err(not_yet(&a)),
     }
 }
@@ -307,6 +309,7 @@ pub fn open_receiver_with(addr: &str, opts: &OpenOptions) -> Result<BoxReceiver>
     match a.target() {
         address::Target::Pipe(end) => Ok(Box::new(pipe::open_receiver(end, a.framing()?, &a)?)),
         address::Target::Fifo(_) => Ok(Box::new(fifo::open_receiver(&a, opts)?)),
+        address::Target::Unix(..) | address::Target::Tcp(..) => socket::open_receiver(&a, opts),
         _ => Err(not_yet(&a)),
     }
 }
