@@ -310,9 +310,12 @@ pub fn send_with_fds(
     flags: i32,
 ) -> SysResult<usize> {
     let bytes = std::mem::size_of_val(fds);
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space =
-        if fds.is_empty() { 0 } else { (unsafe { libc::CMSG_SPACE(bytes as u32) }) as usize };
+    let space = if fds.is_empty() {
+        0
+    } else {
+        // SAFETY: CMSG_SPACE only computes a size.
+        (unsafe { libc::CMSG_SPACE(bytes as u32) }) as usize
+    };
     // u64 elements keep the control buffer aligned for cmsghdr.
     let mut control = vec![0u64; space.div_ceil(8)];
     // IoSlice is ABI-compatible with iovec; sendmsg does not write through msg_iov.
