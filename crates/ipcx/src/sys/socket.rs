@@ -471,18 +471,68 @@ fn dontwait(nonblock: bool) -> i32 {
 /// gives `EPIPE`, not a signal) and `MSG_DONTWAIT` per call, so the descriptor's own
 /// blocking mode never changes. When descriptors are accepted, reads use `recvmsg` and
 /// keep what came in an inbox.
+///
+/// A socket, unlike a pipe, may take only part of a non-blocking send. Rather than block
+/// to finish the frame (which would make `try_send` wait for the reader), the rest of
+/// that one message is kept and sent before anything else; a later send that cannot
+/// flush it reports `EAGAIN` (full). Dropping the stream flushes it, waiting at most
+/// [`FLUSH_ON_DROP`] for the reader.
 #[derive(Debug)]
 pub struct SockStream {
     fd: std::sync::Arc<OwnedFd>,
     control: Vec<u64>,
     inbox: Vec<OwnedFd>,
     ctrunc: bool,
+    backlog: Vec<u8>,
+    sent: usize,
+}
+
+/// How long dropping a stream socket waits to flush the rest of a partly sent message.
+pub const FLUSH_ON_DROP: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl SockStream {
+    /// Send what is left of an earlier message; `EAGAIN` if it cannot all go now.
+    fn flush(&mut self, nonblock: bool) -> SysResult<()> {
+        while self.sent < self.backlog.len() {
+            let rest = [IoSlice::new(&self.backlog[self.sent..])];
+            self.sent += send(self.fd.as_fd(), &rest, libc::MSG_NOSIGNAL | dontwait(nonblock))?;
+        }
+        self.backlog.clear();
+        self.sent = 0;
+        Ok(())
+    }
+}
+
+impl Drop for SockStream {
+    fn drop(&mut self) {
+        let deadline = std::time::Instant::now() + FLUSH_ON_DROP;
+        while self.sent < self.backlog.len() {
+            match self.flush(true) {
+                Err(Errno(libc::EAGAIN)) => {
+                    // Best effort: a reader that never reads loses the message's tail.
+                    match super::poll(self.fd.as_fd(), libc::POLLOUT, Some(deadline)) {
+                        Ok(r) if !r.none() => {}
+                        _ => return,
+                    }
+                }
+                Ok(()) => return,
+                Err(_) => return,
+            }
+        }
+    }
 }
 
 impl SockStream {
     /// Wrap a connected stream socket (shared by its sending and receiving halves).
     pub fn new(fd: std::sync::Arc<OwnedFd>) -> SockStream {
-        SockStream { fd, control: Vec::new(), inbox: Vec::new(), ctrunc: false }
+        SockStream {
+            fd,
+            control: Vec::new(),
+            inbox: Vec::new(),
+            ctrunc: false,
+            backlog: Vec::new(),
+            sent: 0,
+        }
     }
     /// Room for control messages on each read (empty: plain `recv`, descriptors refused).
     pub fn set_control(&mut self, control: Vec<u64>) {
@@ -514,6 +564,21 @@ unsafe impl StreamIo for SockStream {
         Ok(r.len)
     }
     fn write(&mut self, bufs: &[IoSlice<'_>], nonblock: bool) -> SysResult<usize> {
-        send(self.fd.as_fd(), bufs, libc::MSG_NOSIGNAL | dontwait(nonblock))
+        if !self.backlog.is_empty() {
+            self.flush(nonblock)?;
+        }
+        let n = send(self.fd.as_fd(), bufs, libc::MSG_NOSIGNAL | dontwait(nonblock))?;
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if nonblock && n > 0 && n < total {
+            // Keep the rest of this message; it goes before the next one.
+            let mut skip = n;
+            for b in bufs {
+                let take = skip.min(b.len());
+                self.backlog.extend_from_slice(&b[take..]);
+                skip -= take;
+            }
+            return Ok(total);
+        }
+        Ok(n)
     }
 }
