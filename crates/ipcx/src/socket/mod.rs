@@ -448,7 +448,7 @@ impl Receiver for Connection {
                 rx_stream_mut(rx).take_fds();
                 let r = rx.recv_wait(buf, wait);
                 let s = rx_stream_mut(rx);
-                if s.take_ctrunc() {
+                if s.take_ctrunc() | (s.fds_len() > max_fds) {
                     s.take_fds();
                     r?;
                     buf.clear();
@@ -458,7 +458,7 @@ impl Receiver for Connection {
             }
             Chan::Packet(p) => {
                 let r = p.recv(&self.name, buf, wait);
-                if std::mem::take(&mut p.ctrunc) {
+                if std::mem::take(&mut p.ctrunc) | (p.inbox.len() > max_fds) {
                     p.inbox.clear();
                     r?;
                     buf.clear();

@@ -542,6 +542,10 @@ impl SockStream {
     pub fn take_fds(&mut self) -> Vec<OwnedFd> {
         std::mem::take(&mut self.inbox)
     }
+    /// How many descriptors are waiting to be taken.
+    pub fn fds_len(&self) -> usize {
+        self.inbox.len()
+    }
     /// Whether a read since the last call lost control data (`MSG_CTRUNC`).
     pub fn take_ctrunc(&mut self) -> bool {
         std::mem::take(&mut self.ctrunc)
