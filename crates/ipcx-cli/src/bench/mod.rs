@@ -19,13 +19,20 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 mod lane;
+mod socket;
 mod stream;
 
 use lane::{Endpoint, Lane};
 
 /// Every lane, in report order.
 fn lanes() -> Vec<Box<dyn Lane>> {
-    vec![Box::new(stream::PipeLane), Box::new(stream::FifoLane)]
+    vec![
+        Box::new(stream::PipeLane),
+        Box::new(stream::FifoLane),
+        Box::new(socket::SocketLane("unix")),
+        Box::new(socket::SocketLane("unix-seqpacket")),
+        Box::new(socket::SocketLane("tcp")),
+    ]
 }
 
 fn lane_names() -> String {
