@@ -292,6 +292,11 @@ impl<S: StreamIo> StreamSender<S> {
         &self.io
     }
 
+    /// The underlying stream, mutably (writing to it directly between messages only).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
     /// The framing in use.
     pub fn framing(&self) -> Framing {
         self.framing

@@ -11,7 +11,7 @@
 //! | message queue | `sysv_mq`, `posix_mq` | many processes, messages by type or priority | message | one machine |
 //! | shared memory | `shm` | the highest speed | message in a ring, or raw region | one machine |
 //! | memory-mapped file | `mmap` | large or lasting data | record in a log | one machine |
-//! | socket | `socket` | client/server, other machines | stream or datagram | network |
+//! | socket | [`socket`] | client/server, other machines | stream or datagram | network |
 //!
 //! ## One message API
 //!

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ipcx::address::{Address, UnixKind};
+use ipcx::address::Address;
 use ipcx::socket::{self, Server, ServerOptions};
 use ipcx::{BoxReceiver, BoxSender, Wait};
 
@@ -92,7 +92,6 @@ impl Mech for Datagram {
     }
     fn create(&self, dir: &TestDir) -> (String, Guard) {
         // The receiving side binds (and later removes) the socket file.
-        let _ = UnixKind::Datagram;
         (format!("unix-dgram:{}", dir.join("conf.sock").display()), Box::new(()))
     }
 }

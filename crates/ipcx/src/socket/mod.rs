@@ -372,6 +372,8 @@ impl Connection {
                 if msg.len() > tx.max_message_size() {
                     return tx.send(msg); // the framing's own TooLarge error
                 }
+                // Finish any message a non-blocking send left half sent.
+                tx.get_mut().flush(false).map_err(|e| send_err(&name, e))?;
                 let header = (msg.len() as u32).to_le_bytes();
                 let parts = [IoSlice::new(&header), IoSlice::new(msg)];
                 let total = LENGTH_HEADER + msg.len();

@@ -1,6 +1,6 @@
 //! Unix domain sockets: socket files and Linux abstract names (`unix:@name`).
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -266,6 +266,3 @@ impl Receiver for DatagramReceiver {
         Receiver::address(&self.conn)
     }
 }
-
-/// For documentation links: the owned descriptor type received descriptors come as.
-pub type ReceivedFd = OwnedFd;

@@ -491,8 +491,9 @@ pub struct SockStream {
 pub const FLUSH_ON_DROP: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl SockStream {
-    /// Send what is left of an earlier message; `EAGAIN` if it cannot all go now.
-    fn flush(&mut self, nonblock: bool) -> SysResult<()> {
+    /// Send what is left of an earlier message (`EAGAIN` if non-blocking and it cannot
+    /// all go now), so that something else may be written directly.
+    pub fn flush(&mut self, nonblock: bool) -> SysResult<()> {
         while self.sent < self.backlog.len() {
             let rest = [IoSlice::new(&self.backlog[self.sent..])];
             self.sent += send(self.fd.as_fd(), &rest, libc::MSG_NOSIGNAL | dontwait(nonblock))?;
