@@ -345,6 +345,15 @@ fn socket_files_are_0600_replaced_when_stale_never_when_live_and_removed_on_drop
     assert!(e.to_string().contains("107"), "{e}");
     let e = socket::connect(&addr(&long), None).expect_err("too long");
     assert_eq!(e.limit(), Some(107));
+    // Exactly at the limit: 107 bytes bind; 108 do not.
+    let base = dir.path().as_os_str().len() + 1;
+    let at = dir.join(&"y".repeat(107 - base));
+    let l = socket::listen(&addr(&format!("unix:{}", at.display()))).expect("107 bytes fit");
+    drop(l);
+    let over = dir.join(&"y".repeat(108 - base));
+    let e = socket::listen(&addr(&format!("unix:{}", over.display()))).unwrap_err();
+    assert_eq!((e.kind(), e.limit()), (ErrorKind::TooLarge, Some(107)), "{e}");
+    assert!(!over.exists());
     // An explicit mode is exact whatever the umask.
     let p2 = dir.join("m.sock");
     let _l = socket::listen(&addr(&format!("unix:{}?mode=0660", p2.display()))).unwrap();

@@ -268,7 +268,7 @@ enum Chan {
 
 /// A connected socket: a channel end that sends and receives.
 ///
-/// Made by [`unix::connect`], [`tcp::connect`], [`Server::accept`], or the common API.
+/// Made by [`unix::connect`], [`tcp::connect`], [`Listener::accept`], or the common API.
 #[derive(Debug)]
 pub struct Connection {
     fd: Arc<OwnedFd>,
