@@ -47,6 +47,26 @@
 //! [`Connection::send_with_fds`] sends open descriptors with a message (`SCM_RIGHTS`);
 //! [`Connection::recv_with_fds`] returns them as `OwnedFd`s, refusing (with none leaked)
 //! a message that carries more than the receiver allows.
+//!
+//! ## Example
+//!
+//! ```
+//! use ipcx::{address::Address, socket, Receiver, Sender};
+//!
+//! let path = std::env::temp_dir().join(format!("ipcx-doc-{}.sock", std::process::id()));
+//! let addr = Address::parse(&format!("unix:{}", path.display()))?;
+//! let listener = socket::listen(&addr)?; // the socket file, mode 0600
+//! let mut client = socket::connect(&addr, None)?;
+//! client.send(b"ping")?;
+//! let mut conn = listener.accept()?;
+//! assert_eq!(conn.recv()?, b"ping");
+//! assert_eq!(conn.peer_cred().unwrap().pid as u32, std::process::id());
+//! conn.send(b"pong")?;
+//! assert_eq!(client.recv()?, b"pong");
+//! drop(listener); // removes the socket file
+//! assert!(!path.exists());
+//! # Ok::<(), ipcx::Error>(())
+//! ```
 
 pub mod tcp;
 pub mod unix;
