@@ -195,6 +195,47 @@ fn a_slow_reader_gets_everything_in_order() {
 }
 
 #[test]
+fn a_writer_stopped_and_continued_mid_frame_still_delivers_whole_messages() {
+    let dir = TestDir::new("sock-stop");
+    let a = format!("unix:{}", dir.join("s.sock").display());
+    let l = socket::listen(&addr(&a)).unwrap();
+    // Large messages (up to 1 MiB): each frame spans many writes and reads.
+    let child = spawn(peer().args(["gen", &a, "60", "1000000"]));
+    let mut conn = l.accept_wait(Wait::timeout(T)).unwrap();
+    let pid = child.id().to_string();
+    let mut buf = Vec::new();
+    let mut want = 0;
+    let mut stops = 0;
+    while want < 60 {
+        if want / 6 >= stops {
+            stops += 1;
+            // Freeze the writer wherever it is (often inside a frame): what can be taken
+            // meanwhile is whole messages only, then nothing (WouldBlock), never a part.
+            let _ = Command::new("kill").args(["-STOP", &pid]).status();
+            std::thread::sleep(Duration::from_millis(30));
+            loop {
+                match conn.try_recv_into(&mut buf) {
+                    Ok(()) => {
+                        assert_eq!(check_pattern(&buf).unwrap(), want);
+                        want += 1;
+                    }
+                    Err(e) => {
+                        assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
+                        break;
+                    }
+                }
+            }
+            let _ = Command::new("kill").args(["-CONT", &pid]).status();
+            continue;
+        }
+        conn.recv_timeout_into(&mut buf, T).unwrap_or_else(|e| panic!("message {want}: {e}"));
+        assert_eq!(check_pattern(&buf).unwrap(), want);
+        want += 1;
+    }
+    ok(child);
+}
+
+#[test]
 fn peer_credentials_name_the_client_process() {
     let dir = TestDir::new("sock-cred");
     for scheme in ["unix", "unix-seqpacket"] {
@@ -395,7 +436,12 @@ fn datagrams_keep_boundaries_name_their_sender_and_a_gone_receiver_is_disconnect
     let dir = TestDir::new("sock-dgram");
     let path = dir.join("d.sock");
     let a = format!("unix-dgram:{}", path.display());
+    // A stale socket file left by a dead receiver is replaced.
+    drop(std::os::unix::net::UnixDatagram::bind(&path).unwrap());
+    assert!(path.exists());
     let mut rx = socket::unix::bind_datagram(&addr(&a)).unwrap();
+    let e = socket::unix::bind_datagram(&addr(&a)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "a live receiver's name is never taken");
     let child = spawn(peer().args(["send", &a, "text:one", "empty", "fill:5000"]));
     assert_eq!(rx.recv_timeout(T).unwrap(), b"one");
     assert_eq!(rx.last_cred().map(|c| c.pid as u32), Some(child.id()));
