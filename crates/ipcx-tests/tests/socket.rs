@@ -466,6 +466,8 @@ fn tcp_with_only_a_port_binds_loopback_and_a_taken_port_is_refused() {
     assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
     let mut c = socket::connect(&addr(l.address()), None).unwrap();
     assert!(c.peer_cred().is_none(), "TCP has no credentials");
+    let f = std::fs::File::open("/proc/self/stat").unwrap();
+    assert_eq!(c.send_with_fds(b"fd", &[f.as_fd()]).unwrap_err().kind(), ErrorKind::Unsupported);
     c.send(b"hi").unwrap();
     let mut s = l.accept().unwrap();
     assert_eq!(s.recv().unwrap(), b"hi");

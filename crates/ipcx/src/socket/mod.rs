@@ -362,7 +362,6 @@ impl Connection {
         match &mut self.chan {
             Chan::Packet(p) => p.set_max_fds(n),
             Chan::Stream { rx, .. } => {
-                // SAFETY-free: the receiver's stream is ours; only its control space changes.
                 let control =
                     if n == 0 { Vec::new() } else { vec![0u64; ss::control_space(n).div_ceil(8)] };
                 rx_stream_mut(rx).set_control(control);
@@ -376,12 +375,18 @@ impl Connection {
     #[doc(alias = "SCM_RIGHTS")]
     pub fn send_with_fds(&mut self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
         let name = self.name.clone();
+        if ss::local_addr(self.fd.as_fd()).map(|a| a.family()) != Ok(libc::AF_UNIX) {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "send",
+                name,
+                "only Unix domain sockets carry descriptors (SCM_RIGHTS)",
+            ));
+        }
         match &mut self.chan {
             Chan::Packet(p) => p.send(&name, msg, fds, Wait::Forever),
             Chan::Stream { tx, .. } => {
-                if tx.framing() != Framing::default()
-                    && !matches!(tx.framing(), Framing::Length { .. })
-                {
+                if !matches!(tx.framing(), Framing::Length { .. }) {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
                         "send",
