@@ -178,7 +178,7 @@ fn allow_uid_refuses_other_users_and_logs_them() {
         "--count",
         "1",
         "--timeout",
-        "1s",
+        "4s",
     ]));
     wait_for(&path);
     let _ = ipcx().args(["send", &a, "refused"]).output().unwrap();
