@@ -239,3 +239,41 @@ fn demo_socket_shows_request_answer_and_credentials() {
     assert!(out.contains("the client is pid "), "{out}");
     assert!(out.contains("uid ") && out.contains("gid "), "{out}");
 }
+
+/// CPU time (user + system, in clock ticks) of a process, from /proc/PID/stat.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the command name.
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_server_out_of_descriptors_does_not_spin_and_keeps_serving() {
+    let dir = Dir::new("emfile");
+    let path = dir.join("s.sock");
+    let a = format!("unix:{}", path.display());
+    let exe = env!("CARGO_BIN_EXE_ipcx");
+    let rx = Kid::spawn(Command::new("sh").args([
+        "-c",
+        &format!("ulimit -n 12 && exec {exe} recv {a} --listen --count 1 --timeout 20s"),
+    ]));
+    let pid = rx.0.as_ref().unwrap().id();
+    wait_for(&path);
+    // More clients than the server has descriptors for.
+    let mut clients: Vec<std::os::unix::net::UnixStream> =
+        (0..20).map(|_| std::os::unix::net::UnixStream::connect(&path).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_millis(1000));
+    let spent = cpu_ticks(pid) - before;
+    assert!(spent < 30, "the server spun while out of descriptors: {spent} ticks in 1 s");
+    // The clients it did accept are still served.
+    clients[0].write_all(&5u32.to_le_bytes()).unwrap();
+    clients[0].write_all(b"first").unwrap();
+    let o = rx.wait();
+    assert_eq!(stdout(&o), "first\n");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot accept a client"));
+}

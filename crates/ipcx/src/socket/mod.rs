@@ -627,6 +627,7 @@ pub struct Server {
     poll_ids: Vec<usize>,
     last_peer: Option<PeerCred>,
     refused: u64,
+    accept_paused: Option<Instant>,
 }
 
 impl std::fmt::Debug for Server {
@@ -652,6 +653,7 @@ impl Server {
             poll_ids: Vec::new(),
             last_peer: None,
             refused: 0,
+            accept_paused: None,
         }
     }
 
@@ -691,9 +693,11 @@ impl Server {
                 Err(Errno(libc::ECONNABORTED | libc::EPROTO)) => continue,
                 Err(Errno(e @ (libc::EMFILE | libc::ENFILE))) => {
                     self.log(format_args!(
-                        "cannot accept a client: {}",
+                        "cannot accept a client: {}; pausing accepts for 100 ms",
                         std::io::Error::from_raw_os_error(e)
                     ));
+                    // The listener stays readable; polling it now would spin.
+                    self.accept_paused = Some(Instant::now() + Duration::from_millis(100));
                     return Ok(());
                 }
                 Err(e) => return Err(Error::from_errno("accept", &self.listener.name, e.0)),
@@ -779,8 +783,11 @@ impl Receiver for Server {
             }
             self.pollfds.clear();
             self.poll_ids.clear();
+            let paused = self.accept_paused.filter(|&t| t > Instant::now());
+            self.accept_paused = paused;
             self.pollfds.push(libc::pollfd {
-                fd: self.listener.fd.as_raw_fd(),
+                // A negative descriptor is skipped by poll.
+                fd: if paused.is_some() { -1 } else { self.listener.fd.as_raw_fd() },
                 events: libc::POLLIN,
                 revents: 0,
             });
@@ -799,8 +806,15 @@ impl Receiver for Server {
                 Wait::Never => Some(Instant::now()),
                 Wait::Until(d) => Some(d),
             };
-            let n = sys::poll_many(&mut self.pollfds, deadline)
+            let wake = match (deadline, paused) {
+                (Some(d), Some(p)) => Some(d.min(p)),
+                (d, p) => d.or(p),
+            };
+            let n = sys::poll_many(&mut self.pollfds, wake)
                 .map_err(|e| Error::from_errno("recv", &self.listener.name, e.0))?;
+            if n == 0 && paused.is_some_and(|p| deadline.is_none_or(|d| p < d)) {
+                continue; // the pause is over: poll the listener again
+            }
             if n == 0 {
                 return Err(match wait {
                     Wait::Never => Error::new(
