@@ -177,6 +177,40 @@ fn a_connection_closed_mid_frame_gives_corrupted_never_half_a_message() {
 }
 
 #[test]
+fn large_and_small_frames_mixed_arrive_whole_through_every_receive_path() {
+    let dir = TestDir::new("sock-mixed");
+    let a = format!("unix:{}", dir.join("s.sock").display());
+    let l = socket::listen(&addr(&a)).unwrap();
+    // Sizes from 12 bytes to 100 kB: frames above and below the read buffer's half, so
+    // the receiver switches between batched and direct reads.
+    let child = spawn(peer().args(["gen", &a, "3000", "100000"]));
+    let mut conn = l.accept_wait(Wait::timeout(T)).unwrap();
+    let mut buf = Vec::new();
+    let mut want = 0;
+    while want < 3000 {
+        // Non-blocking and very short timed receives too, which may stop inside a frame.
+        let r = match want % 3 {
+            0 => conn.try_recv_into(&mut buf),
+            1 => conn.recv_timeout_into(&mut buf, Duration::from_micros(50)),
+            _ => conn.recv_timeout_into(&mut buf, T),
+        };
+        match r {
+            Ok(()) => {
+                assert_eq!(check_pattern(&buf).unwrap(), want);
+                want += 1;
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                conn.recv_timeout_into(&mut buf, T).unwrap();
+                assert_eq!(check_pattern(&buf).unwrap(), want);
+                want += 1;
+            }
+            Err(e) => panic!("message {want}: {e}"),
+        }
+    }
+    ok(child);
+}
+
+#[test]
 fn a_slow_reader_gets_everything_in_order() {
     let dir = TestDir::new("sock-slow");
     let a = format!("unix:{}", dir.join("s.sock").display());

@@ -411,6 +411,7 @@ pub struct StreamReceiver<S> {
     partial: Vec<u8>,
     eof: bool,
     broken: Option<String>,
+    header_alone: bool,
 }
 
 impl<S: StreamIo> StreamReceiver<S> {
@@ -431,6 +432,7 @@ impl<S: StreamIo> StreamReceiver<S> {
             partial: Vec::new(),
             eof: false,
             broken: None,
+            header_alone: false,
         }
     }
 
@@ -487,6 +489,11 @@ impl<S: StreamIo> StreamReceiver<S> {
 
     /// Read more bytes into the buffer. `Ok(false)` at end of stream.
     fn fill(&mut self, wait: Wait) -> Result<bool> {
+        self.fill_upto(wait, usize::MAX)
+    }
+
+    /// [`Self::fill`], reading at most `limit` bytes when the buffer is empty.
+    fn fill_upto(&mut self, wait: Wait, limit: usize) -> Result<bool> {
         if self.eof {
             return Ok(false);
         }
@@ -498,9 +505,11 @@ impl<S: StreamIo> StreamReceiver<S> {
             self.end -= self.start;
             self.start = 0;
         }
+        let stop = if self.end == 0 { limit.min(self.buf.len()) } else { self.buf.len() };
         let (buf, end) = (&mut self.buf, self.end);
-        let n = with_wait(&mut self.io, libc::POLLIN, wait, |io, nb| io.read(&mut buf[end..], nb))
-            .map_err(|e| self.err(e))?;
+        let n =
+            with_wait(&mut self.io, libc::POLLIN, wait, |io, nb| io.read(&mut buf[end..stop], nb))
+                .map_err(|e| self.err(e))?;
         if n == 0 {
             self.eof = true;
             return Ok(false);
@@ -531,7 +540,10 @@ impl<S: StreamIo> StreamReceiver<S> {
             if out.len() == len {
                 return Ok(());
             }
-            let step = if len - out.len() >= self.buf.len() / 2 {
+            // A large rest, or the rest of a frame already being read directly, goes
+            // straight into the caller's buffer (never past the frame's end).
+            let direct = self.header_alone && !out.is_empty() && self.start == self.end;
+            let step = if direct || len - out.len() >= self.buf.len() / 2 {
                 // A large rest goes straight into the caller's buffer: one copy.
                 let want = len - out.len();
                 out.reserve(want);
@@ -579,8 +591,11 @@ impl<S: StreamIo> StreamReceiver<S> {
     }
 
     fn recv_length(&mut self, out: &mut Vec<u8>, max: usize, wait: Wait) -> Result<()> {
+        // After a large frame, read the next header alone: a large payload then goes
+        // straight into the caller's buffer instead of being copied out of ours.
+        let limit = if self.header_alone { LENGTH_HEADER } else { usize::MAX };
         while self.end - self.start < LENGTH_HEADER {
-            if !self.fill(wait)? {
+            if !self.fill_upto(wait, limit)? {
                 if self.start == self.end {
                     return Err(self.disconnected());
                 }
@@ -609,6 +624,7 @@ impl<S: StreamIo> StreamReceiver<S> {
             ));
         }
         self.start += LENGTH_HEADER;
+        self.header_alone = len >= self.buf.len() / 2;
         out.clear();
         self.read_exact_into(out, len, wait)
     }
