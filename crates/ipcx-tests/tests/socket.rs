@@ -539,3 +539,18 @@ fn the_common_api_listens_with_create_and_connects_without() {
     drop(tx);
     assert_eq!(rx.recv_timeout(T).unwrap_err().kind(), ErrorKind::Disconnected);
 }
+
+#[test]
+fn a_second_server_probing_the_name_does_not_end_the_first() {
+    let dir = TestDir::new("sock-probe");
+    let a = format!("unix:{}", dir.join("s.sock").display());
+    let mut srv = server(&a, false);
+    // The would-be second server connects to find out whether the first is alive.
+    assert_eq!(socket::listen(&addr(&a)).unwrap_err().kind(), ErrorKind::AlreadyExists);
+    let e = srv.recv_timeout(Duration::from_millis(300)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "the probe must not count as a client: {e}");
+    let child = spawn(peer().args(["send", &a, "text:real"]));
+    assert_eq!(srv.recv_timeout(T).unwrap(), b"real");
+    ok(child);
+    assert_eq!(srv.recv_timeout(T).unwrap_err().kind(), ErrorKind::Disconnected);
+}

@@ -16,7 +16,7 @@
 //! to the back of the line), never blocked by an idle client (it polls every
 //! connection), and dropping (with a line on standard error) a client that breaks the
 //! protocol (a frame over `max=`) while serving the others. Without `persist` the server
-//! reports `Disconnected` once it has had clients and all have left; with `persist` (the
+//! reports `Disconnected` once clients have sent to it and all have left; with `persist` (the
 //! `ipcx recv --listen` default) it serves until dropped.
 //!
 //! Without `create`, an end *connects* as a client ([`Connection`], usable both ways).
@@ -731,7 +731,6 @@ impl Server {
                 }
             };
             self.live += 1;
-            self.seen = true;
             self.ready.push_back(id);
         }
     }
@@ -753,6 +752,10 @@ impl Receiver for Server {
                     Ok(()) => {
                         c.queued = true;
                         self.last_peer = c.conn.peer;
+                        // Only a client that spoke counts: a connection that carries
+                        // nothing (another server probing for a stale socket file)
+                        // must not end a server that has not served anyone yet.
+                        self.seen = true;
                         self.ready.push_back(id);
                         return Ok(());
                     }
