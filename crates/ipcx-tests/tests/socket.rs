@@ -554,3 +554,26 @@ fn a_second_server_probing_the_name_does_not_end_the_first() {
     ok(child);
     assert_eq!(srv.recv_timeout(T).unwrap_err().kind(), ErrorKind::Disconnected);
 }
+
+#[test]
+fn a_busy_client_does_not_starve_a_quiet_one() {
+    let dir = TestDir::new("sock-fair");
+    let a = format!("unix:{}", dir.join("s.sock").display());
+    let l = socket::listen(&addr(&a)).unwrap();
+    // Both clients send everything before the server reads anything: 100 messages
+    // waiting from one (as many as its socket buffer holds), one from the other.
+    ok(spawn(peer().args(["gen", &a, "100", "60"])));
+    ok(spawn(peer().args(["send", &a, "text:quiet"])));
+    let mut srv =
+        Server::new(l, ServerOptions { persist: true, quiet: true, ..Default::default() });
+    let mut buf = Vec::new();
+    let mut at = None;
+    for i in 0..101 {
+        srv.recv_timeout_into(&mut buf, T).unwrap();
+        if buf == b"quiet" {
+            at = Some(i);
+        }
+    }
+    let at = at.expect("the quiet client's message arrived");
+    assert!(at <= 2, "the quiet client waited behind {at} messages of the busy one");
+}
