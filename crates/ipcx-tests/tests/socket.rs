@@ -577,3 +577,18 @@ fn a_busy_client_does_not_starve_a_quiet_one() {
     let at = at.expect("the quiet client's message arrived");
     assert!(at <= 2, "the quiet client waited behind {at} messages of the busy one");
 }
+
+#[test]
+fn tcp_over_ipv6_loopback() {
+    let l = match socket::listen(&addr("tcp:[::1]:0")) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("skipped: no IPv6 loopback here ({e})");
+            return;
+        }
+    };
+    assert!(l.address().starts_with("tcp:[::1]:"), "{}", l.address());
+    let child = spawn(peer().args(["send", l.address(), "text:six"]));
+    assert_eq!(l.accept_wait(Wait::timeout(T)).unwrap().recv_timeout(T).unwrap(), b"six");
+    ok(child);
+}
