@@ -29,6 +29,27 @@ fn server(a: &str, persist: bool) -> Server {
 
 const T: Duration = Duration::from_secs(20);
 
+/// `f()` once it gives something, trying for at most 5 s. A socket closed here lives on
+/// for an instant in any child a parallel test is forking (until its exec closes it), so
+/// "the peer is gone" is checked this way.
+fn eventually<R>(mut f: impl FnMut() -> Option<R>) -> Option<R> {
+    let t = Instant::now();
+    loop {
+        if let Some(r) = f() {
+            return Some(r);
+        }
+        if t.elapsed() > Duration::from_secs(5) {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The error of connecting to `a`, where nobody listens (any more).
+fn refused(a: &str) -> ipcx::Error {
+    eventually(|| socket::connect(&addr(a), None).err()).expect("nobody listens")
+}
+
 fn ok(mut c: ChildGuard) {
     let out = c.wait_within(Duration::from_secs(60));
     assert!(out.status.success(), "peer failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -409,7 +430,7 @@ fn socket_files_are_0600_replaced_when_stale_never_when_live_and_removed_on_drop
     // Stale: a socket file whose server is gone (std leaves its file behind).
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     assert!(path.exists());
-    let e = socket::connect(&addr(&a), None).expect_err("nobody listens");
+    let e = refused(&a);
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert!(e.to_string().contains("connection refused"), "{e}");
     let l = socket::listen(&addr(&a)).expect("a stale socket file is replaced");
@@ -458,7 +479,19 @@ fn abstract_names_work_and_a_live_one_is_never_taken() {
     assert_eq!(c.recv_timeout(T).unwrap(), b"abstract");
     ok(child);
     drop(l);
-    assert_eq!(socket::connect(&addr(&a), None).unwrap_err().kind(), ErrorKind::NotFound);
+    // The name goes with the last copy of the listening socket; a child being spawned
+    // by a parallel test holds copies for an instant between fork and exec.
+    let t = Instant::now();
+    let e = loop {
+        match socket::connect(&addr(&a), None) {
+            Err(e) => break e,
+            Ok(_) if t.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Ok(_) => panic!("the abstract name outlived its listener"),
+        }
+    };
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
 }
 
 #[test]
@@ -486,7 +519,8 @@ fn datagrams_keep_boundaries_name_their_sender_and_a_gone_receiver_is_disconnect
     // A stale socket file left by a dead receiver is replaced.
     drop(std::os::unix::net::UnixDatagram::bind(&path).unwrap());
     assert!(path.exists());
-    let mut rx = socket::unix::bind_datagram(&addr(&a)).unwrap();
+    let mut rx = eventually(|| socket::unix::bind_datagram(&addr(&a)).ok())
+        .expect("a stale datagram socket file is replaced");
     let e = socket::unix::bind_datagram(&addr(&a)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AlreadyExists, "a live receiver's name is never taken");
     let child = spawn(peer().args(["send", &a, "text:one", "empty", "fill:5000"]));
@@ -501,7 +535,7 @@ fn datagrams_keep_boundaries_name_their_sender_and_a_gone_receiver_is_disconnect
     tx.send(b"x").unwrap();
     drop(rx);
     assert!(!path.exists());
-    let e = (0..10).find_map(|_| tx.send(b"y").err()).expect("the receiver is gone");
+    let e = eventually(|| tx.send(b"y").err()).expect("the receiver is gone");
     assert_eq!(e.kind(), ErrorKind::Disconnected, "{e}");
 }
 
@@ -522,7 +556,7 @@ fn tcp_with_only_a_port_binds_loopback_and_a_taken_port_is_refused() {
     assert_eq!(c.recv().unwrap(), b"back");
     let port = l.address().rsplit(':').next().unwrap().to_owned();
     drop((l, s));
-    let e = socket::connect(&addr(&format!("tcp:127.0.0.1:{port}")), None).unwrap_err();
+    let e = refused(&format!("tcp:127.0.0.1:{port}"));
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert!(e.to_string().contains("refused"), "{e}");
 }
