@@ -214,6 +214,7 @@ impl Packet {
         }
         if r.len > self.max {
             self.inbox.clear();
+            out.clear();
             return Err(Error::too_large(
                 "recv",
                 name,
