@@ -626,3 +626,22 @@ fn tcp_over_ipv6_loopback() {
     assert_eq!(l.accept_wait(Wait::timeout(T)).unwrap().recv_timeout(T).unwrap(), b"six");
     ok(child);
 }
+
+#[test]
+fn an_oversized_packet_is_refused_naming_the_limit_and_the_connection_goes_on() {
+    let dir = TestDir::new("sock-bigpacket");
+    let p = dir.join("s.sock");
+    let l = socket::listen(&addr(&format!("unix-seqpacket:{}?max=1000", p.display()))).unwrap();
+    // The client allows itself more than the server takes.
+    let mut c =
+        socket::connect(&addr(&format!("unix-seqpacket:{}?max=5000", p.display())), None).unwrap();
+    let mut s = l.accept_wait(Wait::timeout(T)).unwrap();
+    c.send(&[7; 2000]).unwrap();
+    c.send(b"small").unwrap();
+    let mut buf = vec![1, 2, 3];
+    let e = s.recv_timeout_into(&mut buf, T).unwrap_err();
+    assert_eq!((e.kind(), e.limit()), (ErrorKind::TooLarge, Some(1000)), "{e}");
+    assert!(e.to_string().contains("2000 bytes"), "{e}");
+    assert!(buf.is_empty(), "no part of the refused message is handed out");
+    assert_eq!(s.recv_timeout(T).unwrap(), b"small");
+}
