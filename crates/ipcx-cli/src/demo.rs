@@ -14,7 +14,8 @@ pub fn run(mechanism: &str) -> Result<()> {
         "shm" => shm_demo(),
         // The other process of `ipcx demo shm` (hidden).
         "shm-peer" => shm_demo_peer(),
-        other => bail!("demo `{other}`: unknown mechanism; expected pipe, fifo, mq or shm"),
+        "socket" => socket_demo(),
+        other => bail!("demo `{other}`: unknown mechanism; expected pipe, fifo, mq, shm or socket"),
     }
 }
 
@@ -189,4 +190,40 @@ fn shm_demo_peer() -> Result<()> {
     println!("child read from the raw segment: {:?}", String::from_utf8_lossy(&note));
     seg.write_bytes(64, b"hello from the child")?;
     Ok(())
+}
+
+fn socket_demo() -> Result<()> {
+    use ipcx::address::Address;
+    use ipcx::Sender;
+    let dir = std::env::temp_dir().join(format!("ipcx-demo-{}", std::process::id()));
+    std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("demo.sock");
+    let addr = Address::parse(&format!("unix:{}", path.display()))?;
+    let result = (|| -> Result<()> {
+        let listener = ipcx::socket::listen(&addr)?;
+        println!("server: listening on {} (socket file mode 0600)", listener.address());
+        let client_addr = addr.clone();
+        let client = std::thread::spawn(move || -> Result<Vec<u8>> {
+            let mut c =
+                ipcx::socket::connect(&client_addr, Some(std::time::Duration::from_secs(5)))?;
+            c.send(b"What is the answer?")?;
+            Ok(c.recv()?)
+        });
+        let mut conn = listener.accept()?;
+        let request = conn.recv()?;
+        let p = conn.peer_cred().context("a Unix connection always has credentials")?;
+        println!("server: request: {}", String::from_utf8_lossy(&request));
+        println!(
+            "server: the client is pid {}, uid {}, gid {} (SO_PEERCRED, from the kernel)",
+            p.pid, p.uid, p.gid
+        );
+        conn.send(b"42")?;
+        let answer = client.join().map_err(|_| anyhow::anyhow!("the client thread panicked"))??;
+        println!("client: answer: {}", String::from_utf8_lossy(&answer));
+        println!("What happened: the server bound a Unix stream socket (socket(2), bind(2), listen(2)); the client connected (connect(2)) and sent a length-prefixed request.");
+        println!("The server accepted (accept4(2)), asked the kernel who the client was (getsockopt SO_PEERCRED: it cannot be forged), and answered on the same connection. The socket file is removed when the server closes.");
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }

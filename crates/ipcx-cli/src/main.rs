@@ -30,9 +30,11 @@ enum Command {
     Send(SendArgs),
     /// Receive messages and print them, one line each (or as --framing says).
     Recv(RecvArgs),
+    /// Move messages from one address to another, keeping boundaries, until FROM ends.
+    Relay(RelayArgs),
     /// Run both sides of a classic example and explain what happened.
     Demo {
-        /// Which mechanism: pipe, fifo, mq or shm.
+        /// Which mechanism: pipe, fifo, mq, shm or socket.
         mechanism: String,
     },
     /// Measure latency and throughput of every mechanism beside its raw system calls.
@@ -93,6 +95,31 @@ struct RecvArgs {
     /// Print each POSIX message's priority (`priority=N`, placed as --show-type's).
     #[arg(long)]
     show_priority: bool,
+    /// For a socket address: listen (bind) and serve any number of clients until killed
+    /// or --count messages; without it, connect to a server as a client.
+    #[arg(long)]
+    listen: bool,
+    /// With --listen on a Unix socket: serve only clients of this uid (repeatable); a
+    /// refused client is closed unserved and logged on standard error.
+    #[arg(long = "allow-uid", value_name = "UID")]
+    allow_uid: Vec<u32>,
+}
+
+#[derive(clap::Args, Debug)]
+struct RelayArgs {
+    /// Where messages come from. A socket address listens (serving its clients).
+    from: String,
+    /// Where they go. A socket address connects to a server.
+    to: String,
+    /// Create FROM if it is a FIFO, queue or ring that does not exist (removed on exit).
+    #[arg(long)]
+    create: bool,
+    /// Keep going when FROM's peers leave (a FIFO's writers, a listener's clients).
+    #[arg(long)]
+    persist: bool,
+    /// How long to wait for TO's peer to be there (default 10s).
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<Duration>,
 }
 
 fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
@@ -143,6 +170,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Send(a) => send(a),
         Command::Recv(a) => recv(a),
+        Command::Relay(a) => relay(a),
         Command::Demo { mechanism } => demo::run(&mechanism),
         Command::Bench(a) => bench::run(a),
         Command::BenchPeer(a) => bench::peer(a),
@@ -185,11 +213,14 @@ fn send(a: SendArgs) -> Result<()> {
 
 fn recv(a: RecvArgs) -> Result<()> {
     use ipcx::Receiver;
-    let addr = apply_framing(&a.address, a.framing.as_deref())?;
+    let mut addr = apply_framing(&a.address, a.framing.as_deref())?;
+    if !a.allow_uid.is_empty() {
+        addr = with_allow_uids(&addr, &a.allow_uid, a.listen)?;
+    }
     let output: Framing = a.framing.as_deref().unwrap_or("lines").parse()?;
-    let persist = a.count.is_some();
+    let persist = a.count.is_some() || a.listen;
     let opts = ipcx::OpenOptions::new()
-        .create(a.create)
+        .create(a.create || a.listen)
         .keep(a.keep)
         .persist(persist)
         .open_timeout(a.timeout);
@@ -225,6 +256,52 @@ fn recv(a: RecvArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--allow-uid` as the address's `allow_uid=` option (a server's allow list).
+fn with_allow_uids(address: &str, uids: &[u32], listen: bool) -> Result<String> {
+    let mut addr = ipcx::Address::parse(address)?;
+    if !listen {
+        bail!("--allow-uid restricts the clients of a server: add --listen");
+    }
+    let list = uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    addr.set_param("allow_uid", list);
+    Ok(ipcx::Address::parse(&addr.to_string())?.to_string())
+}
+
+fn is_socket(addr: &str) -> Result<bool> {
+    Ok(matches!(
+        ipcx::Address::parse(addr)?.target(),
+        ipcx::address::Target::Unix(..) | ipcx::address::Target::Tcp(..)
+    ))
+}
+
+fn relay(a: RelayArgs) -> Result<()> {
+    use ipcx::{Receiver, Sender};
+    // A socket FROM listens: the relay is the server its clients send to.
+    let from_opts =
+        ipcx::OpenOptions::new().create(a.create || is_socket(&a.from)?).persist(a.persist);
+    let mut rx = ipcx::open_receiver_with(&a.from, &from_opts)
+        .with_context(|| format!("opening {} to relay from", a.from))?;
+    let to_opts =
+        ipcx::OpenOptions::new().open_timeout(Some(a.timeout.unwrap_or(Duration::from_secs(10))));
+    let mut tx = ipcx::open_sender_with(&a.to, &to_opts)
+        .with_context(|| format!("opening {} to relay to", a.to))?;
+    let mut buf = Vec::new();
+    let mut moved = 0u64;
+    loop {
+        match rx.recv_into(&mut buf) {
+            Ok(()) => {
+                tx.send(&buf).with_context(|| format!("after {moved} message(s)"))?;
+                moved += 1;
+            }
+            Err(e) if e.kind() == ErrorKind::Disconnected => {
+                eprintln!("ipcx relay: {} ended; {moved} message(s) moved to {}", a.from, a.to);
+                return Ok(());
+            }
+            Err(e) => return Err(e).context(format!("after {moved} message(s)")),
+        }
+    }
 }
 
 #[cfg(test)]

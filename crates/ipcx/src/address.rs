@@ -116,8 +116,16 @@ const SCHEMES: &[(&str, &[&str], &str)] = &[
     ("shm", &["mode", "capacity", "spin"], "shm:/name (one leading slash)"),
     ("sysv-shm", &["mode", "capacity", "spin", "proj"], "sysv-shm:KEY or sysv-shm:/path?proj=N"),
     ("mmap", &["mode", "sync", "reader", "segment", "retain"], "mmap:/path/to/log"),
-    ("unix", &["mode", "framing", "max"], "unix:/path/to/socket or unix:@abstract-name"),
-    ("unix-seqpacket", &["mode", "max"], "unix-seqpacket:/path or unix-seqpacket:@name"),
+    (
+        "unix",
+        &["mode", "framing", "max", "allow_uid"],
+        "unix:/path/to/socket or unix:@abstract-name",
+    ),
+    (
+        "unix-seqpacket",
+        &["mode", "max", "allow_uid"],
+        "unix-seqpacket:/path or unix-seqpacket:@name",
+    ),
     ("unix-dgram", &["mode", "max"], "unix-dgram:/path or unix-dgram:@name"),
     ("tcp", &["framing", "max"], "tcp:HOST:PORT, tcp:[IPv6]:PORT or tcp::PORT (loopback)"),
 ];

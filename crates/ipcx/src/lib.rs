@@ -11,7 +11,7 @@
 //! | message queue | [`sysv_mq`], [`posix_mq`] | many processes, messages by type or priority | message | one machine |
 //! | shared memory | `shm` | the highest speed | message in a ring, or raw region | one machine |
 //! | memory-mapped file | `mmap` | large or lasting data | record in a log | one machine |
-//! | socket | `socket` | client/server, other machines | stream or datagram | network |
+//! | socket | [`socket`] | client/server, other machines | stream or datagram | network |
 //!
 //! ## One message API
 //!
@@ -70,6 +70,7 @@ pub mod frame;
 pub mod pipe;
 pub mod posix_mq;
 pub mod shm;
+pub mod socket;
 pub mod sys;
 pub mod sysv_mq;
 
@@ -305,6 +306,7 @@ pub fn open_sender_with(addr: &str, opts: &OpenOptions) -> Result<BoxSender> {
         address::Target::Shm(_) | address::Target::SysvShm(_) => {
             Ok(Box::new(shm::open_sender(&a, opts)?))
         }
+        address::Target::Unix(..) | address::Target::Tcp(..) => socket::open_sender(&a, opts),
         _ => Err(not_yet(&a)),
     }
 }
@@ -320,6 +322,7 @@ pub fn open_receiver_with(addr: &str, opts: &OpenOptions) -> Result<BoxReceiver>
         address::Target::Shm(_) | address::Target::SysvShm(_) => {
             Ok(Box::new(shm::open_receiver(&a, opts)?))
         }
+        address::Target::Unix(..) | address::Target::Tcp(..) => socket::open_receiver(&a, opts),
         _ => Err(not_yet(&a)),
     }
 }

@@ -21,6 +21,7 @@ use serde::Serialize;
 mod lane;
 mod mq;
 mod shm;
+mod socket;
 mod stream;
 
 use lane::{Endpoint, Lane};
@@ -36,6 +37,9 @@ fn lanes() -> Vec<Box<dyn Lane>> {
         Box::new(shm::ShmLane { spin: true }),
         Box::new(shm::CachelineLane),
         Box::new(shm::MemcpyLane),
+        Box::new(socket::SocketLane("unix")),
+        Box::new(socket::SocketLane("unix-seqpacket")),
+        Box::new(socket::SocketLane("tcp")),
     ]
 }
 

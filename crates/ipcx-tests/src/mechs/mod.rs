@@ -4,6 +4,7 @@ mod fifo;
 mod pipe;
 mod posix_mq;
 mod shm;
+mod socket;
 mod sysv_mq;
 
 use crate::conformance::Mech;
@@ -18,5 +19,9 @@ pub fn all() -> Vec<Box<dyn Mech>> {
         Box::new(shm::Shm { label: "shm", spin: false, sysv: false }),
         Box::new(shm::Shm { label: "shm-spin", spin: true, sysv: false }),
         Box::new(shm::Shm { label: "sysv-shm", spin: false, sysv: true }),
+        Box::new(socket::UNIX),
+        Box::new(socket::SEQPACKET),
+        Box::new(socket::TCP),
+        Box::new(socket::Datagram),
     ]
 }

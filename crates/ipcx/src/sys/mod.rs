@@ -22,6 +22,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub mod mq;
+pub mod socket;
 
 /// A raw `errno` value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -415,4 +416,28 @@ pub fn cpu_time() -> Duration {
     let ru = unsafe { ru.assume_init() };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// `ppoll(2)` on many descriptors until `deadline` (`None`: forever); the number ready
+/// (0 on time-out). `EINTR` is retried with the time that is left.
+#[doc(alias = "ppoll")]
+pub fn poll_many(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> SysResult<usize> {
+    loop {
+        let ts;
+        let tsp = match deadline {
+            None => std::ptr::null(),
+            Some(d) => {
+                ts = timespec(d.saturating_duration_since(Instant::now()));
+                &ts as *const libc::timespec
+            }
+        };
+        // SAFETY: `fds` is a valid array of its length; `tsp` is null or points to `ts`.
+        let r = unsafe {
+            libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, tsp, std::ptr::null())
+        };
+        match cvt(r) {
+            Err(Errno(libc::EINTR)) => continue,
+            other => return other.map(|n| n as usize),
+        }
+    }
 }
