@@ -10,7 +10,7 @@
 //! | named pipe | [`fifo`] | unrelated processes that share a path | stream (framed) | one machine |
 //! | message queue | `sysv_mq`, `posix_mq` | many processes, messages by type or priority | message | one machine |
 //! | shared memory | `shm` | the highest speed | message in a ring, or raw region | one machine |
-//! | memory-mapped file | `mmap` | large or lasting data | record in a log | one machine |
+//! | memory-mapped file | [`mmap`] | large or lasting data | record in a log | one machine |
 //! | socket | `socket` | client/server, other machines | stream or datagram | network |
 //!
 //! ## One message API
@@ -67,6 +67,7 @@ pub mod address;
 pub mod error;
 pub mod fifo;
 pub mod frame;
+pub mod mmap;
 pub mod pipe;
 pub mod sys;
 
@@ -297,6 +298,7 @@ pub fn open_sender_with(addr: &str, opts: &OpenOptions) -> Result<BoxSender> {
     match a.target() {
         address::Target::Pipe(end) => Ok(Box::new(pipe::open_sender(end, a.framing()?, &a)?)),
         address::Target::Fifo(_) => Ok(Box::new(fifo::open_sender(&a, opts)?)),
+        address::Target::Mmap(_) => Ok(Box::new(mmap::log::open_sender(&a, opts)?)),
         _ => Err(not_yet(&a)),
     }
 }
@@ -307,6 +309,7 @@ pub fn open_receiver_with(addr: &str, opts: &OpenOptions) -> Result<BoxReceiver>
     match a.target() {
         address::Target::Pipe(end) => Ok(Box::new(pipe::open_receiver(end, a.framing()?, &a)?)),
         address::Target::Fifo(_) => Ok(Box::new(fifo::open_receiver(&a, opts)?)),
+        address::Target::Mmap(_) => Ok(Box::new(mmap::log::open_receiver(&a, opts)?)),
         _ => Err(not_yet(&a)),
     }
 }
