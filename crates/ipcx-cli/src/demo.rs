@@ -10,7 +10,9 @@ pub fn run(mechanism: &str) -> Result<()> {
     match mechanism {
         "pipe" => pipe_demo(),
         "fifo" => fifo_demo(),
-        other => bail!("demo `{other}`: unknown mechanism; expected pipe or fifo"),
+        "mmap" => crate::demo_mmap::run(),
+        "mmap-peer" => crate::demo_mmap::peer(),
+        other => bail!("demo `{other}`: unknown mechanism; expected pipe, fifo or mmap"),
     }
 }
 

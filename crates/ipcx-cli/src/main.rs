@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod demo_mmap;
 mod io;
 
 use std::process::ExitCode;
@@ -32,7 +33,7 @@ enum Command {
     Recv(RecvArgs),
     /// Run both sides of a classic example and explain what happened.
     Demo {
-        /// Which mechanism: pipe or fifo.
+        /// Which mechanism: pipe, fifo or mmap.
         mechanism: String,
     },
     /// Measure latency and throughput of every mechanism beside its raw system calls.
@@ -86,6 +87,23 @@ struct RecvArgs {
     /// on the wire.
     #[arg(long)]
     framing: Option<String>,
+    /// mmap: logs: start at the oldest record (a named reader is rewound there).
+    #[arg(long, conflicts_with = "from_end")]
+    from_start: bool,
+    /// mmap: logs: start at the end, showing only records appended from now on.
+    #[arg(long)]
+    from_end: bool,
+    /// mmap: logs: read as the named reader NAME, whose position is kept in the log, so
+    /// the next `recv --reader NAME` resumes after the last record printed.
+    #[arg(long, value_name = "NAME")]
+    reader: Option<String>,
+    /// mmap: logs: at the end of the log, wait for more records (without it, recv stops
+    /// at the end and exits 0).
+    #[arg(long)]
+    follow: bool,
+    /// mmap: logs: skip damaged records instead of stopping at the first one.
+    #[arg(long)]
+    skip_corrupted: bool,
 }
 
 fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
@@ -176,9 +194,36 @@ fn send(a: SendArgs) -> Result<()> {
     }
 }
 
+/// Turn recv's log flags into `mmap:` address options; refuse them for other addresses.
+fn apply_log_flags(address: &str, a: &RecvArgs) -> Result<(String, bool)> {
+    let mut addr = ipcx::Address::parse(address)?;
+    let is_log = matches!(addr.target(), ipcx::address::Target::Mmap(_));
+    let any = a.from_start || a.from_end || a.reader.is_some() || a.follow || a.skip_corrupted;
+    if !is_log {
+        if any {
+            bail!("--from-start, --from-end, --reader, --follow and --skip-corrupted are for mmap: logs");
+        }
+        return Ok((address.to_owned(), false));
+    }
+    if let Some(r) = &a.reader {
+        addr.set_param("reader", r.as_str());
+    }
+    if a.from_start {
+        addr.set_param("from", "start");
+    }
+    if a.from_end {
+        addr.set_param("from", "end");
+    }
+    if a.skip_corrupted {
+        addr.set_param("skip", "corrupted");
+    }
+    Ok((ipcx::Address::parse(&addr.to_string())?.to_string(), !a.follow))
+}
+
 fn recv(a: RecvArgs) -> Result<()> {
     use ipcx::Receiver;
     let addr = apply_framing(&a.address, a.framing.as_deref())?;
+    let (addr, stop_at_end) = apply_log_flags(&addr, &a)?;
     let output: Framing = a.framing.as_deref().unwrap_or("lines").parse()?;
     let persist = a.count.is_some();
     let opts = ipcx::OpenOptions::new()
@@ -186,7 +231,7 @@ fn recv(a: RecvArgs) -> Result<()> {
         .keep(a.keep)
         .persist(persist)
         .open_timeout(a.timeout);
-    let wait = ipcx::Wait::from_option(a.timeout);
+    let wait = if stop_at_end { ipcx::Wait::Never } else { ipcx::Wait::from_option(a.timeout) };
     let mut rx = ipcx::open_receiver_with(&addr, &opts)?;
     let mut out = io::Output::new(output);
     let mut buf = Vec::new();
@@ -198,6 +243,8 @@ fn recv(a: RecvArgs) -> Result<()> {
                 got += 1;
             }
             Err(e) if e.kind() == ErrorKind::Disconnected && a.count.is_none() => break,
+            // A log without --follow: its end is the end of the output.
+            Err(e) if e.kind() == ErrorKind::WouldBlock && stop_at_end => break,
             Err(e) if e.kind() == ErrorKind::TimedOut => {
                 let want = a.count.map(|c| format!(" of {c}")).unwrap_or_default();
                 bail!("recv {}: timed out after {got}{want} message(s)", rx.address());

@@ -19,13 +19,19 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 mod lane;
+mod mmap;
 mod stream;
 
 use lane::{Endpoint, Lane};
 
 /// Every lane, in report order.
 fn lanes() -> Vec<Box<dyn Lane>> {
-    vec![Box::new(stream::PipeLane), Box::new(stream::FifoLane)]
+    vec![
+        Box::new(stream::PipeLane),
+        Box::new(stream::FifoLane),
+        Box::new(mmap::MmapLogLane { sync: false }),
+        Box::new(mmap::MmapLogLane { sync: true }),
+    ]
 }
 
 fn lane_names() -> String {
