@@ -624,8 +624,13 @@ pub struct LogWriter {
     end: u64,
     since_sync: u64,
     last_sync: Instant,
+    /// Pages up to here were faulted in ahead of the writer (0: the kernel cannot).
+    populated: u64,
     _lock: std::os::fd::OwnedFd,
 }
+
+/// Bytes of the segment faulted in for writing at a time, ahead of the records.
+const POPULATE: u64 = 1 << 20;
 
 impl LogWriter {
     /// Open the log at `dir` for appending, creating it if missing.
@@ -676,6 +681,7 @@ impl LogWriter {
             seg,
             since_sync: 0,
             last_sync: Instant::now(),
+            populated: HEADER,
             _lock: lock,
         };
         w.recover();
@@ -743,6 +749,9 @@ impl LogWriter {
         sys::mmap::futex_wake_all(old.notify());
         self.end = HEADER;
         self.since_sync = 0;
+        if self.populated != 0 {
+            self.populated = HEADER;
+        }
         if self.cfg.retain > 0 {
             if let Ok(segs) = list_segments(&self.dir, "send") {
                 let keep_from = self.seg.seq.saturating_sub(self.cfg.retain - 1);
@@ -788,6 +797,17 @@ impl LogWriter {
         }
         self.seg.check_file(&self.dir, "send")?;
         let off = self.end;
+        if self.populated != 0 && off + rec > self.populated {
+            // One madvise per MiB instead of a page fault per 4 KiB; kernels before
+            // 5.14 refuse it, and then the faults happen one by one as before.
+            let from = self.populated.max(off);
+            let to = (from + POPULATE).max(off + rec).min(self.seg.cap);
+            self.populated =
+                match self.seg.region().populate_write(from as usize, (to - from) as usize) {
+                    Ok(()) => to,
+                    Err(_) => 0,
+                };
+        }
         let len = (msg.len() as u32).to_le_bytes();
         let sum = crc::update(crc::crc32c(&len), msg);
         let r = self.seg.region();
@@ -958,7 +978,19 @@ pub struct LogReader {
     skip: bool,
     skipped_segments: u64,
     corrupted_skipped: u64,
+    /// The committed end of the current segment as last loaded (records below it are
+    /// immutable, so they are read without looking at the header again).
+    known_end: u64,
+    /// File bytes `[chunk_start, chunk_start + chunk.len())` of the current segment,
+    /// read with `pread` ahead of the records.
+    chunk: Vec<u8>,
+    chunk_start: u64,
 }
+
+/// Bytes read ahead per `pread`.
+const CHUNK: usize = 256 << 10;
+/// How many times a reader at the end re-checks before it sleeps on the futex.
+const SPIN: u32 = 200;
 
 impl LogReader {
     /// Open the log at `dir` for reading (see the module docs for where it starts).
@@ -1011,6 +1043,9 @@ impl LogReader {
             skip: cfg.skip_corrupted,
             skipped_segments: 0,
             corrupted_skipped: 0,
+            known_end: 0,
+            chunk: Vec::new(),
+            chunk_start: 0,
         };
         if seq == last {
             r.seg = Some(last_seg);
@@ -1080,38 +1115,120 @@ impl LogReader {
                 Err(e) => return Err(e.context("recv", self.addr.clone())),
             };
             self.seg = Some(seg);
+            self.known_end = 0;
+            self.chunk.clear();
         }
         Ok(())
+    }
+
+    /// Make the chunk hold file bytes `[off, off + need)`, reading ahead up to `end`.
+    fn fill(&mut self, off: u64, need: u64, end: u64) -> Result<()> {
+        let have =
+            off >= self.chunk_start && off + need <= self.chunk_start + self.chunk.len() as u64;
+        if have {
+            return Ok(());
+        }
+        let want = (end - off).min((CHUNK as u64).max(need)) as usize;
+        self.chunk.resize(want, 0);
+        self.chunk_start = off;
+        let seg = self.seg.as_ref().expect("a segment is open");
+        let fd = seg.map.fd().expect("segments are files");
+        let mut got = 0;
+        while got < want {
+            match sys::mmap::pread(fd, &mut self.chunk[got..], off + got as u64) {
+                Ok(0) => {
+                    self.chunk.clear();
+                    return Err(Error::new(
+                        ErrorKind::Corrupted,
+                        "recv",
+                        self.addr.clone(),
+                        format!(
+                            "segment {}: the file was truncated by another process (it ends before offset {})",
+                            segment_file_name(seg.seq),
+                            off + got as u64
+                        ),
+                    ));
+                }
+                Ok(n) => got += n,
+                Err(e) => {
+                    self.chunk.clear();
+                    return Err(Error::from_errno("recv", self.addr.clone(), e.0));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Read and verify the record at `off` (below `end`) from the chunk into `buf`.
+    fn record_at(
+        &mut self,
+        off: u64,
+        end: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<std::result::Result<u64, Bad>> {
+        if off + RECORD_HEADER > end {
+            return Ok(Err(Bad::Length));
+        }
+        self.fill(off, RECORD_HEADER, end)?;
+        let at = (off - self.chunk_start) as usize;
+        let h: [u8; 8] = self.chunk[at..at + 8].try_into().expect("8 bytes");
+        let len = u32::from_le_bytes(h[..4].try_into().expect("4 bytes"));
+        let stored = u32::from_le_bytes(h[4..].try_into().expect("4 bytes"));
+        let next = off + RECORD_HEADER + pad8(u64::from(len));
+        if next > end {
+            return Ok(Err(Bad::Length));
+        }
+        self.fill(off, RECORD_HEADER + u64::from(len), end)?;
+        let at = (off - self.chunk_start) as usize + RECORD_HEADER as usize;
+        let payload = &self.chunk[at..at + len as usize];
+        let sum = crc::update(crc::crc32c(&h[..4]), payload);
+        if sum != stored {
+            return Ok(Err(Bad::Checksum { stored, computed: sum, next }));
+        }
+        buf.clear();
+        buf.extend_from_slice(payload);
+        Ok(Ok(next))
     }
 
     fn receive(&mut self, buf: &mut Vec<u8>, wait: Wait) -> Result<()> {
         self.commit();
         let deadline = wait.deadline();
+        let mut spun = false;
         loop {
             self.ensure_segment()?;
-            let (seq, mut off) = (self.seq, self.off);
-            let addr = &self.addr;
-            let seg = self.seg.as_ref().expect("ensure_segment maps it");
-            seg.check_file(&self.dir, "recv")?;
-            let end = seg.end_word().load(SeqCst);
-            if !(HEADER..=seg.cap).contains(&end) || end % 8 != 0 {
-                return Err(Error::new(
-                    ErrorKind::Corrupted,
-                    "recv",
-                    addr.clone(),
-                    format!(
-                        "segment {}: its committed end {end} is out of range",
-                        segment_file_name(seq)
-                    ),
-                ));
+            let seq = self.seq;
+            if self.off < HEADER {
+                self.off = HEADER;
             }
-            if off > end || off < HEADER {
-                // The log was cut after a crash below where this reader stood.
-                off = end;
-                self.off = end;
+            if self.off >= self.known_end {
+                // Look at the header again: one fstat first, so a truncated file is an
+                // error rather than SIGBUS.
+                let seg = self.seg.as_ref().expect("ensure_segment maps it");
+                seg.check_file(&self.dir, "recv")?;
+                let end = seg.end_word().load(SeqCst);
+                if !(HEADER..=seg.cap).contains(&end) || end % 8 != 0 {
+                    return Err(Error::new(
+                        ErrorKind::Corrupted,
+                        "recv",
+                        self.addr.clone(),
+                        format!(
+                            "segment {}: its committed end {end} is out of range",
+                            segment_file_name(seq)
+                        ),
+                    ));
+                }
+                if self.off > end {
+                    // The log was cut after a crash below where this reader stood.
+                    self.off = end;
+                }
+                if end < self.known_end {
+                    self.chunk.clear();
+                }
+                self.known_end = end;
             }
+            let (off, end) = (self.off, self.known_end);
             if off < end {
-                match seg.record(off, end, buf) {
+                match self.record_at(off, end, buf)? {
                     Ok(next) => {
                         self.off = next;
                         self.pending = Some((seq, next));
@@ -1132,7 +1249,7 @@ impl LogReader {
                         return Err(Error::new(
                             ErrorKind::Corrupted,
                             "recv",
-                            addr.clone(),
+                            self.addr.clone(),
                             format!(
                                 "damaged record in segment {} at offset {off}: {why}; LogReader::skip_corrupted() (or ?skip=corrupted) steps over it",
                                 segment_file_name(seq)
@@ -1141,6 +1258,7 @@ impl LogReader {
                     }
                 }
             }
+            let seg = self.seg.as_ref().expect("ensure_segment maps it");
             if seg.sealed() {
                 // Re-read the end: the writer stores its last end before sealing.
                 if seg.end_word().load(SeqCst) == end {
@@ -1149,23 +1267,38 @@ impl LogReader {
                 }
                 continue;
             }
-            let now_past = deadline.is_some_and(|d| Instant::now() >= d);
-            if now_past {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(match wait {
                     Wait::Never => Error::new(
                         ErrorKind::WouldBlock,
                         "recv",
-                        addr.clone(),
+                        self.addr.clone(),
                         "no record past this reader's position yet",
                     ),
                     _ => Error::new(
                         ErrorKind::TimedOut,
                         "recv",
-                        addr.clone(),
+                        self.addr.clone(),
                         "no record was appended in time (a log has no end: the writer leaving does not end it)",
                     ),
                 });
             }
+            // While records flow the next one is usually a moment away: look again a
+            // bounded number of times before paying for a sleep and a wake-up.
+            if !spun {
+                spun = true;
+                let moved = (0..SPIN).any(|i| {
+                    std::hint::spin_loop();
+                    if i % 16 == 15 {
+                        std::thread::yield_now();
+                    }
+                    seg.end_word().load(SeqCst) != end || seg.sealed()
+                });
+                if moved {
+                    continue;
+                }
+            }
+            spun = false;
             // Say we sleep, then re-check before sleeping (the writer checks the flag
             // after publishing; one of us sees the other).
             seg.waiters().store(1, SeqCst);
@@ -1174,7 +1307,7 @@ impl LogReader {
                 continue;
             }
             sys::mmap::futex_wait(seg.notify(), v, deadline)
-                .map_err(|e| Error::from_errno("recv", addr.clone(), e.0))?;
+                .map_err(|e| Error::from_errno("recv", self.addr.clone(), e.0))?;
         }
     }
 }

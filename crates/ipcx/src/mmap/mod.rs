@@ -467,4 +467,8 @@ impl Mapping {
     pub(crate) fn region(&self) -> &Region {
         &self.region
     }
+
+    pub(crate) fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.file.as_ref().map(|f| f.as_fd())
+    }
 }

@@ -329,3 +329,75 @@ pub fn futex_wake_all(word: &AtomicU32) {
         )
     };
 }
+
+/// CRC-32C of `data` continuing from `crc` with the CPU's `crc32` instruction (SSE4.2),
+/// or `None` where the CPU lacks it (the caller then uses the table-driven code).
+#[cfg(target_arch = "x86_64")]
+pub fn crc32c_hw(crc: u32, data: &[u8]) -> Option<u32> {
+    if !std::arch::is_x86_feature_detected!("sse4.2") {
+        return None;
+    }
+    // SAFETY: the CPU supports SSE4.2 (checked just above), the only requirement of the
+    // target_feature function; it reads `data` only through safe slice accesses.
+    Some(unsafe { crc32c_sse42(crc, data) })
+}
+
+/// See the x86-64 version; other CPUs use the table.
+#[cfg(not(target_arch = "x86_64"))]
+pub fn crc32c_hw(_crc: u32, _data: &[u8]) -> Option<u32> {
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+unsafe fn crc32c_sse42(crc: u32, data: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
+    let mut c = u64::from(!crc);
+    let mut chunks = data.chunks_exact(8);
+    for ch in &mut chunks {
+        let v = u64::from_le_bytes(ch.try_into().expect("8 bytes"));
+        c = _mm_crc32_u64(c, v);
+    }
+    let mut c = c as u32;
+    for &b in chunks.remainder() {
+        c = _mm_crc32_u8(c, b);
+    }
+    !c
+}
+
+/// `pread(2)`, retried on `EINTR`: reads file bytes without touching a mapping, so a file
+/// shrunk meanwhile gives a short read, never `SIGBUS`.
+pub fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> SysResult<usize> {
+    let off = libc::off_t::try_from(offset).map_err(|_| Errno(libc::EOVERFLOW))?;
+    loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `fd` is open.
+        let r = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), off) };
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        match Errno::last() {
+            Errno(libc::EINTR) => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+impl Region {
+    /// `madvise(MADV_POPULATE_WRITE)` (Linux 5.14): fault the pages covering
+    /// `[off, off+n)` in for writing now, in one call, rather than one fault per page
+    /// later. `EINVAL` on older kernels.
+    pub fn populate_write(&self, off: usize, n: usize) -> SysResult<()> {
+        if !self.writable || !self.span(off, n) {
+            return Err(Errno(libc::EINVAL));
+        }
+        let page = page_size();
+        let start = off - off % page;
+        let len = off + n - start;
+        // SAFETY: the range is inside our writable mapping and page-aligned at its start;
+        // populating changes no contents.
+        cvt(unsafe {
+            libc::madvise(self.ptr.as_ptr().add(start).cast(), len, libc::MADV_POPULATE_WRITE)
+        })
+        .map(drop)
+    }
+}
