@@ -65,11 +65,14 @@
 //! mapped file with two checksummed slots, so it costs no system call and a torn write
 //! leaves the previous slot valid. Use one process per reader name.
 //!
-//! A reader at the end of the log waits on a futex word in the segment's header: it sets
-//! a waiter flag, re-checks, and sleeps; the writer calls `futex(FUTEX_WAKE)` only when the
-//! flag is set, so while records flow no one makes a system call to wake anyone. The
-//! writer leaving does not end a log: a receive waits (or times out) for more, never
-//! `Disconnected`.
+//! A reader reads records with `pread(2)`, a chunk (up to 256 KiB) at a time, up to the
+//! committed end it last loaded; it looks at the segment header again (one `fstat`, one
+//! atomic load) only when it has used up what it knew of. At the end of the log it looks
+//! again a bounded number of times (a spin of a few microseconds), then sleeps on a futex
+//! word in the segment's header: it sets a waiter flag, re-checks, and sleeps; the writer
+//! calls `futex(FUTEX_WAKE)` only when the flag is set, so while records flow no one makes
+//! a system call to wake anyone. The writer leaving does not end a log: a receive waits
+//! (or times out) for more, never `Disconnected`.
 //!
 //! A record whose checksum does not match (or whose length runs past the committed end)
 //! is reported as [`ErrorKind::Corrupted`] naming its segment and offset; the reader stays
@@ -81,9 +84,17 @@
 //! A reader whose position is in a segment that retention deleted skips to the oldest
 //! retained segment; [`LogReader::skipped_segments`] tells how many segments it lost.
 //!
-//! Every access first checks the segment file's size with `fstat`: a segment truncated by
-//! another process gives `Corrupted`, not `SIGBUS` (see [`super`] for the remaining
-//! window).
+//! ## A segment truncated by another process
+//!
+//! Records are read with `pread`, which returns short on a shrunk file: the reader reports
+//! `Corrupted` ("the file was truncated"), never `SIGBUS`. Records it had already read
+//! ahead before the truncation may still be delivered (they were whole and checked). The
+//! header words (end, sealed flag, futex) are in the mapping: the reader and the writer
+//! check the file's size with `fstat` before touching them (the writer before each
+//! append). What remains is the window of a plain [`super::Mapping`]: a truncation that
+//! lands between that `fstat` and the access (or while a reader spins or sleeps at the end)
+//! can still raise `SIGBUS`. Keep the log directory private (0700 by default) so only its
+//! own writer and readers can touch it.
 
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};

@@ -242,9 +242,10 @@ impl Mapping {
         MapOptions::new().write(true).open(path)
     }
 
-    /// Anonymous shared memory of `len` bytes, zero-filled. Children made by `fork` (and
-    /// so `std::process::Command` before `exec`... not after: `exec` drops mappings) share
-    /// it with this process; it is the classic parent/child shared area.
+    /// Anonymous shared memory of `len` bytes, zero-filled (`MAP_SHARED | MAP_ANONYMOUS`).
+    /// A child made by `fork(2)` shares it with this process: the classic parent/child
+    /// shared area. `exec` drops all mappings, so a child that runs another program must
+    /// map a file instead.
     #[doc(alias = "MAP_ANONYMOUS")]
     pub fn anonymous(len: usize) -> Result<Mapping> {
         let region = sys::mmap::map(None, len, 0, true).map_err(|e| {
