@@ -575,7 +575,9 @@ pub fn create(dir: &Path, cfg: &LogConfig) -> Result<bool> {
     }
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let base = dir.file_name().and_then(|n| n.to_str()).unwrap_or("log");
-    let tmp = parent.join(format!(".{base}.tmp-{}", std::process::id()));
+    static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = MADE.fetch_add(1, SeqCst);
+    let tmp = parent.join(format!(".{base}.tmp-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     sys::mmap::mkdir(&tmp, dir_mode(cfg.mode))
         .map_err(|e| Error::from_errno("create", name_of(dir), e.0))?;
@@ -1112,10 +1114,10 @@ impl LogReader {
                     let segs = list_segments(&self.dir, "recv")?;
                     let Some(&next) = segs.iter().find(|&&s| s > self.seq) else {
                         return Err(Error::new(
-                            ErrorKind::NotFound,
+                            ErrorKind::Corrupted,
                             "recv",
                             self.addr.clone(),
-                            format!("segment {} is missing and no later one exists; was the log removed?", segment_file_name(self.seq)),
+                            format!("segment {} is missing and no later one exists (the previous segment is marked sealed, or the reader's position names it): the log is damaged", segment_file_name(self.seq)),
                         ));
                     };
                     self.skipped_segments += next - self.seq;

@@ -94,8 +94,8 @@ impl MapOptions {
         self.create = yes;
         self
     }
-    /// Map `len` bytes; a writable mapping grows the file to `offset + len` if it is
-    /// shorter. Default: from `offset` to the end of the file.
+    /// Map `len` bytes; a writable mapping grows the file to `offset + len` (blocks
+    /// reserved with `fallocate`) if it is shorter. Default: from `offset` to the end.
     pub fn len(mut self, len: usize) -> MapOptions {
         self.len = Some(len);
         self
@@ -178,7 +178,7 @@ impl MapOptions {
                     format!("bytes {}..{want} are past the end of the file ({size} bytes); a read-only mapping cannot grow it", self.offset),
                 ));
             }
-            sys::mmap::ftruncate(fd.as_fd(), want).map_err(|e| grow_error(&name, want, e))?;
+            grow_file(fd.as_fd(), want).map_err(|e| grow_error(&name, want, e))?;
         }
         let region = sys::mmap::map(Some(fd.as_fd()), len, self.offset, write)
             .map_err(|e| Error::from_errno("map", &name, e.0))?;
@@ -190,6 +190,16 @@ impl MapOptions {
             offset: self.offset,
             trust: false,
         })
+    }
+}
+
+/// Grow a file to `len` bytes with its blocks reserved (`fallocate`), so stores through a
+/// mapping cannot later fail for want of disk space (which would be `SIGBUS`); where the
+/// file system cannot reserve, a sparse `ftruncate`.
+fn grow_file(fd: std::os::fd::BorrowedFd<'_>, len: u64) -> std::result::Result<(), Errno> {
+    match sys::mmap::fallocate(fd, len) {
+        Err(Errno(libc::EOPNOTSUPP)) => sys::mmap::ftruncate(fd, len),
+        other => other,
     }
 }
 
@@ -426,7 +436,8 @@ impl Mapping {
     }
 
     /// Grow (or shrink) the mapping to `new_len` bytes, growing the file first if it is
-    /// shorter (`ftruncate`, then `mremap`). Only writable file mappings grow.
+    /// shorter (`fallocate`, which reserves the blocks, then `mremap`). Only writable file
+    /// mappings grow; a full disk is then an error here, not `SIGBUS` at a later store.
     pub fn resize(&mut self, new_len: usize) -> Result<()> {
         let Some(fd) = &self.file else {
             return Err(Error::new(
@@ -450,7 +461,8 @@ impl Mapping {
         let st = sys::fstat(fd.as_fd()).map_err(|e| Error::from_errno("grow", &self.name, e.0))?;
         let want = self.offset + new_len as u64;
         if (st.size.max(0) as u64) < want {
-            sys::mmap::ftruncate(fd.as_fd(), want).map_err(|e| grow_error(&self.name, want, e))?;
+            // Reserve the new blocks as well as growing the size.
+            grow_file(fd.as_fd(), want).map_err(|e| grow_error(&self.name, want, e))?;
         }
         self.region.remap(new_len).map_err(|e| Error::from_errno("grow", &self.name, e.0))
     }
