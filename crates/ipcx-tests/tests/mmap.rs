@@ -748,3 +748,46 @@ fn random_damage_never_panics_and_never_delivers_a_bad_record() {
         std::fs::remove_dir_all(&path).unwrap();
     }
 }
+
+/// Kilobytes of this process's mappings of `path` that are dirty (not yet written back).
+fn dirty_kb(path: &Path) -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let name = path.to_str().unwrap();
+    let mut inside = false;
+    let mut kb = 0;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            inside = line.ends_with(name);
+        } else if inside
+            && (line.starts_with("Shared_Dirty:") || line.starts_with("Private_Dirty:"))
+        {
+            kb += line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap();
+        }
+    }
+    kb
+}
+
+#[test]
+fn sync_by_interval_flushes_a_quiet_writer_and_sync_none_does_not() {
+    let dir = TestDir::new("mmap-interval");
+    for (sync, want_clean) in [("50ms", true), ("none", false)] {
+        let path = dir.join(&format!("{sync}.log"));
+        let a = ipcx::Address::parse(&format!("mmap:{}?sync={sync}", path.display())).unwrap();
+        let mut w = log::open_sender(&a, &Default::default()).unwrap();
+        w.append(b"first").unwrap(); // syncs at once with an interval (none yet)
+        std::thread::sleep(Duration::from_millis(80));
+        w.append(b"second").unwrap();
+        w.append(b"third").unwrap();
+        let seg = seg_path(&path, 1);
+        assert!(dirty_kb(&seg) > 0, "sync={sync}: the appends left no dirty page");
+        // No more sends: only the background flusher can write them back.
+        std::thread::sleep(Duration::from_millis(400));
+        let dirty = dirty_kb(&seg);
+        if want_clean {
+            assert_eq!(dirty, 0, "sync={sync}: still {dirty} kB dirty after 8 intervals");
+        } else {
+            assert!(dirty > 0, "sync={sync}: the page cache wrote back on its own");
+        }
+    }
+}

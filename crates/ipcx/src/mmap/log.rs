@@ -34,7 +34,7 @@
 //! |---|---|---|
 //! | `none` (default) | never (the kernel writes back in its own time) | the writer's death (`kill -9`); not a machine crash |
 //! | `N` | after every N messages | the writer's death; a machine crash loses at most the last N-1 |
-//! | `Tms`, `Ts` | at the first send at least T after the last sync, and on close | the writer's death; a machine crash loses at most what was sent in the last T (plus the time until the next send) |
+//! | `Tms`, `Ts` | at a send at least T after the last sync; a background thread syncs what a quiet writer left within T; and on close | the writer's death; a machine crash loses at most what was sent in the last T (about) |
 //! | `always` | before every `send` returns | the writer's death and a machine crash |
 //!
 //! Segments roll over when the next record does not fit; with `?retain=N` only the
@@ -639,7 +639,73 @@ pub struct LogWriter {
     last_sync: Instant,
     /// Pages up to here were faulted in ahead of the writer (0: the kernel cannot).
     populated: u64,
+    /// With `sync=Tms`: the thread that syncs what a quiet writer left unsynced.
+    flusher: Option<Flusher>,
     _lock: std::os::fd::OwnedFd,
+}
+
+/// A background thread that, every interval, `fdatasync`s the segment being appended to
+/// if something was appended since the last sync (so `sync=Tms` holds when sends stop).
+#[derive(Debug)]
+struct Flusher {
+    shared: std::sync::Arc<FlushShared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct FlushShared {
+    dirty: std::sync::atomic::AtomicBool,
+    state: std::sync::Mutex<(Option<std::os::fd::OwnedFd>, bool)>,
+    wake: std::sync::Condvar,
+}
+
+impl Flusher {
+    fn start(every: Duration, seg: &Segment) -> Flusher {
+        let shared = std::sync::Arc::new(FlushShared {
+            dirty: std::sync::atomic::AtomicBool::new(false),
+            state: std::sync::Mutex::new((None, false)),
+            wake: std::sync::Condvar::new(),
+        });
+        let mut f = Flusher { shared: shared.clone(), thread: None };
+        f.follow(seg);
+        f.thread = std::thread::Builder::new()
+            .name("ipcx-log-flush".into())
+            .spawn(move || {
+                let mut g = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    g = shared.wake.wait_timeout(g, every).unwrap_or_else(|p| p.into_inner()).0;
+                    if g.1 {
+                        return;
+                    }
+                    if shared.dirty.swap(false, SeqCst) {
+                        if let Some(fd) = &g.0 {
+                            // A failure here is found again by the next sync the writer
+                            // makes itself (on close at the latest), which reports it.
+                            let _ = sys::mmap::fdatasync(fd.as_fd());
+                        }
+                    }
+                }
+            })
+            .ok();
+        f
+    }
+
+    /// Sync this segment from now on.
+    fn follow(&self, seg: &Segment) {
+        let fd = seg.map.fd().and_then(|fd| sys::dup(fd).ok());
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner()).0 = fd;
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            // The thread only syncs and exits; a panic in it has nothing to report.
+            let _ = t.join();
+        }
+    }
 }
 
 /// Bytes of the segment faulted in for writing at a time, ahead of the records.
@@ -695,8 +761,12 @@ impl LogWriter {
             since_sync: 0,
             last_sync: Instant::now(),
             populated: HEADER,
+            flusher: None,
             _lock: lock,
         };
+        if let SyncPolicy::Interval(t) = cfg.sync {
+            w.flusher = Some(Flusher::start(t, &w.seg));
+        }
         w.recover();
         if w.seg.sealed() {
             w.roll()?;
@@ -746,6 +816,10 @@ impl LogWriter {
 
     fn roll(&mut self) -> Result<()> {
         let durable = self.cfg.sync != SyncPolicy::None;
+        if durable && self.since_sync > 0 {
+            // What the policy has not synced yet must not stay behind in a sealed segment.
+            self.sync_now()?;
+        }
         let next = Segment::create(&self.dir, self.seg.seq + 1, self.cap, self.cfg.mode, durable)
             .map_err(|e| e.context("send", self.addr.clone()))?;
         if durable {
@@ -762,6 +836,9 @@ impl LogWriter {
         sys::mmap::futex_wake_all(old.notify());
         self.end = HEADER;
         self.since_sync = 0;
+        if let Some(f) = &self.flusher {
+            f.follow(&self.seg);
+        }
         if self.populated != 0 {
             self.populated = HEADER;
         }
@@ -843,6 +920,11 @@ impl LogWriter {
             SyncPolicy::Every(n) => self.since_sync >= n,
             SyncPolicy::Interval(t) => self.last_sync.elapsed() >= t,
         };
+        if !due {
+            if let Some(f) = &self.flusher {
+                f.shared.dirty.store(true, SeqCst);
+            }
+        }
         if due {
             self.sync_now()?;
         }
