@@ -1,6 +1,23 @@
 //! The durable message log (`mmap:/path`): append-only records in memory-mapped segment
 //! files, followed by any number of readers, crash-safe.
 //!
+//! ```
+//! use ipcx::{Receiver, Sender};
+//! # let dir = std::env::temp_dir().join(format!("ipcx-doc-log-{}", std::process::id()));
+//! let log = format!("mmap:{}", dir.display());
+//! let mut tx = ipcx::open_sender(&format!("{log}?sync=always"))?; // creates the log
+//! tx.send(b"e1")?; // on disk when send returns
+//! tx.send(b"e2")?;
+//! let mut rx = ipcx::open_receiver(&format!("{log}?reader=audit"))?;
+//! assert_eq!(rx.recv()?, b"e1");
+//! drop(rx); // commits: reader `audit` has consumed e1
+//! let mut rx = ipcx::open_receiver(&format!("{log}?reader=audit"))?;
+//! assert_eq!(rx.recv()?, b"e2"); // resumed
+//! # drop((tx, rx));
+//! # ipcx::mmap::log::remove(&dir)?;
+//! # Ok::<(), ipcx::Error>(())
+//! ```
+//!
 //! ## On disk
 //!
 //! `mmap:/var/tmp/events.log` names a **directory** (created mode 0700, or the address's
@@ -64,6 +81,9 @@
 //! [`LogReader::commit`], and when it is dropped. The commit is two stores into a small
 //! mapped file with two checksummed slots, so it costs no system call and a torn write
 //! leaves the previous slot valid. Use one process per reader name.
+//!
+//! Readers map the segments read-write (they raise the waiter flag in the header; they
+//! write nothing else), so a reader needs write permission on the log's files.
 //!
 //! A reader reads records with `pread(2)`, a chunk (up to 256 KiB) at a time, up to the
 //! committed end it last loaded; it looks at the segment header again (one `fstat`, one
