@@ -791,3 +791,50 @@ fn sync_by_interval_flushes_a_quiet_writer_and_sync_none_does_not() {
         }
     }
 }
+
+#[test]
+fn a_reader_with_read_permission_only_still_follows_the_log() {
+    let dir = TestDir::new("mmap-ro");
+    let path = dir.join("ro.log");
+    let addr = format!("mmap:{}?mode=0644", path.display());
+    let mut tx = ipcx::open_sender(&addr).unwrap();
+    let mut m = Vec::new();
+    for seq in 0..3 {
+        ipcx_tests::pattern_message(seq, 100, &mut m);
+        tx.send(&m).unwrap();
+    }
+    let plain = format!("mmap:{}", path.display());
+    // SAFETY: geteuid has no arguments and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut child = if root {
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let mut c = Command::new(TESTPEER);
+        std::os::unix::process::CommandExt::uid(&mut c, 65534);
+        std::os::unix::process::CommandExt::gid(&mut c, 65534);
+        Some(spawn(c.args(["check", &plain, "4"])))
+    } else {
+        for e in std::fs::read_dir(&path).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "seg") {
+                std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o444))
+                    .unwrap();
+            }
+        }
+        None
+    };
+    if child.is_none() {
+        let mut rx = ipcx::open_receiver(&plain).unwrap();
+        for want in 0..3 {
+            assert_eq!(check_pattern(&rx.recv_timeout(Duration::from_secs(5)).unwrap()), Ok(want));
+        }
+        return;
+    }
+    // The read-only reader waits (polling, it cannot raise the waiter flag) for the 4th.
+    std::thread::sleep(Duration::from_millis(200));
+    ipcx_tests::pattern_message(3, 100, &mut m);
+    tx.send(&m).unwrap();
+    let out = child.as_mut().unwrap().wait_within(Duration::from_secs(20));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok 4");
+}

@@ -82,8 +82,11 @@
 //! mapped file with two checksummed slots, so it costs no system call and a torn write
 //! leaves the previous slot valid. Use one process per reader name.
 //!
-//! Readers map the segments read-write (they raise the waiter flag in the header; they
-//! write nothing else), so a reader needs write permission on the log's files.
+//! Readers map the segments read-write where they may (to raise the waiter flag in the
+//! header; they write nothing else). A reader with read permission only (a log made with
+//! `?mode=0644`, read by another user) maps them read-only and, unable to ask for a
+//! wake-up, looks for new records every 10 ms while it waits. A named reader also needs
+//! to create its position file in the log directory.
 //!
 //! A reader reads records with `pread(2)`, a chunk (up to 256 KiB) at a time, up to the
 //! committed end it last loaded; it looks at the segment header again (one `fstat`, one
@@ -368,6 +371,16 @@ struct Segment {
     cap: u64,
 }
 
+/// How a reader may map a segment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Read-write, required (the writer).
+    Write,
+    /// Read-write if allowed (to raise the waiter flag), else read-only (a reader with
+    /// read permission only; it then polls the futex word in 10 ms steps).
+    ReadPreferWrite,
+}
+
 impl Segment {
     fn path(dir: &Path, seq: u64) -> PathBuf {
         dir.join(segment_file_name(seq))
@@ -375,10 +388,18 @@ impl Segment {
 
     /// Open and check segment `seq` of `dir` (mapped read-write: readers set the waiter
     /// flag; they never write anything else).
-    fn open(dir: &Path, seq: u64, op: &'static str) -> Result<Segment> {
+    fn open(dir: &Path, seq: u64, op: &'static str, access: Access) -> Result<Segment> {
         let path = Segment::path(dir, seq);
         let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("?").to_owned();
-        let map = MapOptions::new().write(true).open(&path).map_err(|e| {
+        let mapped = match MapOptions::new().write(true).open(&path) {
+            Err(e)
+                if e.kind() == ErrorKind::PermissionDenied && access == Access::ReadPreferWrite =>
+            {
+                MapOptions::new().open(&path)
+            }
+            other => other,
+        };
+        let map = mapped.map_err(|e| {
             if e.kind() == ErrorKind::InvalidInput && e.detail().contains("no bytes") {
                 not_a_log(dir, op, format!("segment {file} is empty"))
             } else {
@@ -497,7 +518,16 @@ impl Segment {
         self.word64(H_CHECKED)
     }
     fn sealed(&self) -> bool {
-        self.word32(H_SEALED).load(SeqCst) != 0
+        self.region().load_u32(H_SEALED).is_some_and(|v| v != 0)
+    }
+    fn end(&self) -> u64 {
+        self.region().load_u64(H_END).expect("header words are in bounds and aligned")
+    }
+    fn notify_value(&self) -> u32 {
+        self.region().load_u32(H_NOTIFY).expect("header words are in bounds and aligned")
+    }
+    fn writable(&self) -> bool {
+        self.map.is_writable()
     }
     fn notify(&self) -> &AtomicU32 {
         self.word32(H_NOTIFY)
@@ -761,14 +791,14 @@ impl LogWriter {
         };
         // A writer that died between making segment N+1 and sealing N leaves N unsealed.
         if segs.len() >= 2 {
-            let prev = Segment::open(dir, segs[segs.len() - 2], op)?;
+            let prev = Segment::open(dir, segs[segs.len() - 2], op, Access::Write)?;
             if !prev.sealed() {
                 prev.word32(H_SEALED).store(1, SeqCst);
                 prev.notify().fetch_add(1, SeqCst);
                 sys::mmap::futex_wake_all(prev.notify());
             }
         }
-        let seg = Segment::open(dir, last, op)?;
+        let seg = Segment::open(dir, last, op, Access::Write)?;
         seg.check_file(dir, op)?;
         let cap = cfg.segment.unwrap_or(seg.cap);
         let mut w = LogWriter {
@@ -1133,7 +1163,7 @@ impl LogReader {
             return Err(not_a_log(dir, op, "the directory holds no segment files"));
         };
         // Check the format now, so a foreign file is reported at open.
-        let last_seg = Segment::open(dir, last, op)?;
+        let last_seg = Segment::open(dir, last, op, Access::ReadPreferWrite)?;
         let (position, saved) = match &cfg.reader {
             Some(name) => {
                 let (p, s) = PositionFile::open(dir, name, cfg.mode)?;
@@ -1142,7 +1172,7 @@ impl LogReader {
             None => (None, None),
         };
         let (seq, off) = match (cfg.start, saved) {
-            (Start::End, _) => (last, last_seg.end_word().load(SeqCst)),
+            (Start::End, _) => (last, last_seg.end()),
             (Start::Committed, Some(p)) => p,
             _ => (first, HEADER),
         };
@@ -1210,7 +1240,7 @@ impl LogReader {
     fn ensure_segment(&mut self) -> Result<()> {
         if self.seg.as_ref().is_none_or(|s| s.seq != self.seq) {
             self.seg = None;
-            let seg = match Segment::open(&self.dir, self.seq, "recv") {
+            let seg = match Segment::open(&self.dir, self.seq, "recv", Access::ReadPreferWrite) {
                 Ok(s) => s,
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     let segs = list_segments(&self.dir, "recv")?;
@@ -1225,7 +1255,7 @@ impl LogReader {
                     self.skipped_segments += next - self.seq;
                     self.seq = next;
                     self.off = HEADER;
-                    Segment::open(&self.dir, next, "recv")?
+                    Segment::open(&self.dir, next, "recv", Access::ReadPreferWrite)?
                 }
                 Err(e) => return Err(e.context("recv", self.addr.clone())),
             };
@@ -1320,7 +1350,7 @@ impl LogReader {
                 // error rather than SIGBUS.
                 let seg = self.seg.as_ref().expect("ensure_segment maps it");
                 seg.check_file(&self.dir, "recv")?;
-                let end = seg.end_word().load(SeqCst);
+                let end = seg.end();
                 if !(HEADER..=seg.cap).contains(&end) || end % 8 != 0 {
                     return Err(Error::new(
                         ErrorKind::Corrupted,
@@ -1376,7 +1406,7 @@ impl LogReader {
             let seg = self.seg.as_ref().expect("ensure_segment maps it");
             if seg.sealed() {
                 // Re-read the end: the writer stores its last end before sealing.
-                if seg.end_word().load(SeqCst) == end {
+                if seg.end() == end {
                     self.seq += 1;
                     self.off = HEADER;
                 }
@@ -1407,7 +1437,7 @@ impl LogReader {
                     if i % 16 == 15 {
                         std::thread::yield_now();
                     }
-                    seg.end_word().load(SeqCst) != end || seg.sealed()
+                    seg.end() != end || seg.sealed()
                 });
                 if moved {
                     continue;
@@ -1416,12 +1446,20 @@ impl LogReader {
             spun = false;
             // Say we sleep, then re-check before sleeping (the writer checks the flag
             // after publishing; one of us sees the other).
-            seg.waiters().store(1, SeqCst);
-            let v = seg.notify().load(SeqCst);
-            if seg.end_word().load(SeqCst) != end || seg.sealed() {
+            let mut until = deadline;
+            if seg.writable() {
+                seg.waiters().store(1, SeqCst);
+            } else {
+                // A read-only reader cannot ask to be woken: it looks every 10 ms.
+                let step = Instant::now() + Duration::from_millis(10);
+                until = Some(deadline.map_or(step, |d| d.min(step)));
+            }
+            let v = seg.notify_value();
+            if seg.end() != end || seg.sealed() {
                 continue;
             }
-            sys::mmap::futex_wait(seg.notify(), v, deadline)
+            seg.region()
+                .wait_u32(H_NOTIFY, v, until)
                 .map_err(|e| Error::from_errno("recv", self.addr.clone(), e.0))?;
         }
     }

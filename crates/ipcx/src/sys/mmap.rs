@@ -12,7 +12,7 @@
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::Path;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::Instant;
 
 use super::{cpath, cvt, timespec, Errno, SysResult};
@@ -399,5 +399,42 @@ impl Region {
             libc::madvise(self.ptr.as_ptr().add(start).cast(), len, libc::MADV_POPULATE_WRITE)
         })
         .map(drop)
+    }
+}
+
+impl Region {
+    /// Load the aligned 32-bit word at `off` atomically (works on a read-only region).
+    pub fn load_u32(&self, off: usize) -> Option<u32> {
+        if off % 4 != 0 || !self.span(off, 4) {
+            return None;
+        }
+        // SAFETY: in bounds and 4-aligned; only a load is made through the reference,
+        // which is valid on read-only memory too, and the reference does not escape.
+        Some(unsafe { &*self.ptr.as_ptr().add(off).cast::<AtomicU32>() }.load(SeqCst))
+    }
+
+    /// Load the aligned 64-bit word at `off` atomically (works on a read-only region).
+    pub fn load_u64(&self, off: usize) -> Option<u64> {
+        if off % 8 != 0 || !self.span(off, 8) {
+            return None;
+        }
+        // SAFETY: as for `load_u32`, with 8-byte alignment.
+        Some(unsafe { &*self.ptr.as_ptr().add(off).cast::<AtomicU64>() }.load(SeqCst))
+    }
+
+    /// [`futex_wait`] on the aligned word at `off` (works on a read-only region: waiting
+    /// only reads the word). `EINVAL` if out of bounds or misaligned.
+    pub fn wait_u32(
+        &self,
+        off: usize,
+        expected: u32,
+        deadline: Option<Instant>,
+    ) -> SysResult<bool> {
+        if off % 4 != 0 || !self.span(off, 4) {
+            return Err(Errno(libc::EINVAL));
+        }
+        // SAFETY: in bounds and aligned; the reference is used only for its address by the
+        // kernel, which reads the word; it does not escape the call.
+        futex_wait(unsafe { &*self.ptr.as_ptr().add(off).cast::<AtomicU32>() }, expected, deadline)
     }
 }
