@@ -838,3 +838,30 @@ fn a_reader_with_read_permission_only_still_follows_the_log() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok 4");
 }
+
+#[test]
+fn a_damaged_position_slot_falls_back_to_the_other_one() {
+    let dir = TestDir::new("mmap-slots");
+    let path = dir.join("p.log");
+    write_records(&path, 10);
+    let addr = format!("mmap:{}?reader=r", path.display());
+    let mut buf = Vec::new();
+    {
+        let mut rx = ipcx::open_receiver(&addr).unwrap();
+        for _ in 0..3 {
+            rx.recv_wait(&mut buf, Wait::Never).unwrap();
+        }
+    } // commits: generation 1 (after rec-00), 2 (after rec-01), 3 (after rec-02)
+    let f = std::fs::OpenOptions::new().write(true).open(path.join("r.reader")).unwrap();
+    // Generation 3 is in the slot at 64 (odd generations), 2 in the slot at 0.
+    f.write_all_at(&[0xee], 64 + 20).unwrap();
+    let mut rx = ipcx::open_receiver(&addr).unwrap();
+    rx.recv_wait(&mut buf, Wait::Never).unwrap();
+    assert_eq!(buf, b"rec-02", "resumed from the older, valid slot");
+    drop(rx);
+    let f = std::fs::OpenOptions::new().write(true).open(path.join("r.reader")).unwrap();
+    f.write_all_at(&[0xee; 128], 0).unwrap();
+    let e = ipcx::open_receiver(&addr).err().expect("both slots are damaged");
+    assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
+    assert!(e.to_string().contains("r.reader is damaged"), "{e}");
+}
