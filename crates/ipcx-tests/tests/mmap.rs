@@ -89,6 +89,13 @@ fn kill_9_at_random_moments_loses_no_acknowledged_record() {
         std::fs::read_dir(&path).unwrap().count() > 4,
         "the log should have rolled over several segments"
     );
+    // No half-made segment or log directory is left behind by the kills.
+    for d in [path.as_path(), dir.path()] {
+        for e in std::fs::read_dir(d).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(!name.contains(".tmp-"), "left behind: {name}");
+        }
+    }
 }
 
 fn write_records(path: &Path, n: usize) {
@@ -864,4 +871,24 @@ fn a_damaged_position_slot_falls_back_to_the_other_one() {
     let e = ipcx::open_receiver(&addr).err().expect("both slots are damaged");
     assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
     assert!(e.to_string().contains("r.reader is damaged"), "{e}");
+}
+
+#[test]
+fn a_writer_removes_what_killed_writers_left_half_made() {
+    let dir = TestDir::new("mmap-stale");
+    let path = dir.join("s.log");
+    write_records(&path, 1);
+    // A segment being made when its writer was killed, and a log directory being made
+    // by a process that is gone (pid 0x7ffffff0 is above any pid_max).
+    let seg_tmp = path.join(".00000000000000000002.seg.tmp-12345");
+    std::fs::write(&seg_tmp, b"half").unwrap();
+    let dir_tmp = dir.join(&format!(".s.log.tmp-{}-0", 0x7fff_fff0));
+    std::fs::create_dir(&dir_tmp).unwrap();
+    let live_tmp = dir.join(&format!(".s.log.tmp-{}-99", std::process::id()));
+    std::fs::create_dir(&live_tmp).unwrap();
+    drop(ipcx::open_sender(&format!("mmap:{}", path.display())).unwrap());
+    assert!(!seg_tmp.exists());
+    assert!(!dir_tmp.exists());
+    assert!(live_tmp.exists(), "a live process's creation must be left alone");
+    assert_eq!(read_all(&format!("mmap:{}", path.display())).len(), 1);
 }

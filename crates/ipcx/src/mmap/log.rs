@@ -627,6 +627,7 @@ pub fn create(dir: &Path, cfg: &LogConfig) -> Result<bool> {
     let base = dir.file_name().and_then(|n| n.to_str()).unwrap_or("log");
     static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = MADE.fetch_add(1, SeqCst);
+    remove_dead_creations(parent, base);
     let tmp = parent.join(format!(".{base}.tmp-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     sys::mmap::mkdir(&tmp, dir_mode(cfg.mode))
@@ -651,6 +652,36 @@ pub fn create(dir: &Path, cfg: &LogConfig) -> Result<bool> {
         sync_dir(parent);
     }
     made
+}
+
+/// Remove half-made segments (`.NAME.seg.tmp-PID`) a writer killed during a roll-over
+/// left behind. Only the lock holder makes segments, so none of them is in use.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for ent in rd.flatten() {
+        let name = ent.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.contains(".seg.tmp-") {
+            // Best effort: a leftover only costs disk space.
+            let _ = std::fs::remove_file(ent.path());
+        }
+    }
+}
+
+/// Remove log directories half-made (`.BASE.tmp-PID-N`) by processes that have died.
+fn remove_dead_creations(parent: &Path, base: &str) {
+    let Ok(rd) = std::fs::read_dir(parent) else { return };
+    let prefix = format!(".{base}.tmp-");
+    for ent in rd.flatten() {
+        let name = ent.file_name();
+        let name = name.to_string_lossy();
+        let Some(rest) = name.strip_prefix(&prefix) else { continue };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| !sys::process_alive(p)) {
+            // Best effort, as above.
+            let _ = std::fs::remove_dir_all(ent.path());
+        }
+    }
 }
 
 fn sync_dir(dir: &Path) {
@@ -785,6 +816,14 @@ impl LogWriter {
         )
         .map_err(|e| Error::from_errno(op, &addr, e.0))?;
         take_lock(&lock, lock_timeout).map_err(|e| e.context(op, addr.clone()))?;
+        remove_stale_temporaries(dir);
+        if let (Some(parent), Some(base)) = (dir.parent(), dir.file_name().and_then(|b| b.to_str()))
+        {
+            remove_dead_creations(
+                if parent.as_os_str().is_empty() { Path::new(".") } else { parent },
+                base,
+            );
+        }
         let segs = list_segments(dir, op)?;
         let Some(&last) = segs.last() else {
             return Err(not_a_log(dir, op, "the directory holds no segment files"));
