@@ -88,3 +88,22 @@ fn demo_mmap_runs() {
     assert!(s.contains("msync(MS_SYNC)"), "{s}");
     assert!(s.contains(r#"got ["e1", "e2", "e3"]"#), "{s}");
 }
+
+#[test]
+fn recv_stops_at_a_damaged_record_unless_told_to_skip_it() {
+    use std::os::unix::fs::FileExt;
+    let d = Dir::new("damaged");
+    let log = d.0.join("d.log");
+    let addr = format!("mmap:{}", log.display());
+    ipcx(&["send", &addr, "aaaaaa", "bbbbbb", "cccccc"]);
+    // The second record's payload: header 4096, first record 16 bytes, its own header 8.
+    let f =
+        std::fs::OpenOptions::new().write(true).open(log.join("00000000000000000001.seg")).unwrap();
+    f.write_all_at(b"X", 4096 + 16 + 8).unwrap();
+    let out = Command::new(IPCX).args(["recv", &addr, "--from-start"]).output().unwrap();
+    assert!(!out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "aaaaaa\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("damaged record") && err.contains("offset 4112"), "{err}");
+    assert_eq!(stdout(&["recv", &addr, "--from-start", "--skip-corrupted"]), "aaaaaa\ncccccc\n");
+}
