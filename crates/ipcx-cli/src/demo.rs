@@ -15,7 +15,11 @@ pub fn run(mechanism: &str) -> Result<()> {
         // The other process of `ipcx demo shm` (hidden).
         "shm-peer" => shm_demo_peer(),
         "socket" => socket_demo(),
-        other => bail!("demo `{other}`: unknown mechanism; expected pipe, fifo, mq, shm or socket"),
+        "mmap" => crate::demo_mmap::run(),
+        "mmap-peer" => crate::demo_mmap::peer(),
+        other => {
+            bail!("demo `{other}`: unknown mechanism; expected pipe, fifo, mq, shm, socket or mmap")
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod demo_mmap;
 mod io;
 
 use std::process::ExitCode;
@@ -34,7 +35,7 @@ enum Command {
     Relay(RelayArgs),
     /// Run both sides of a classic example and explain what happened.
     Demo {
-        /// Which mechanism: pipe, fifo, mq, shm or socket.
+        /// Which mechanism: pipe, fifo, mq, shm, socket or mmap.
         mechanism: String,
     },
     /// Measure latency and throughput of every mechanism beside its raw system calls.
@@ -103,6 +104,23 @@ struct RecvArgs {
     /// refused client is closed unserved and logged on standard error.
     #[arg(long = "allow-uid", value_name = "UID")]
     allow_uid: Vec<u32>,
+    /// mmap: logs: start at the oldest record (a named reader is rewound there).
+    #[arg(long, conflicts_with = "from_end")]
+    from_start: bool,
+    /// mmap: logs: start at the end, showing only records appended from now on.
+    #[arg(long)]
+    from_end: bool,
+    /// mmap: logs: read as the named reader NAME, whose position is kept in the log, so
+    /// the next `recv --reader NAME` resumes after the last record printed.
+    #[arg(long, value_name = "NAME")]
+    reader: Option<String>,
+    /// mmap: logs: at the end of the log, wait for more records (without it, recv stops
+    /// at the end and exits 0).
+    #[arg(long)]
+    follow: bool,
+    /// mmap: logs: skip damaged records instead of stopping at the first one.
+    #[arg(long)]
+    skip_corrupted: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -211,9 +229,36 @@ fn send(a: SendArgs) -> Result<()> {
     }
 }
 
+/// Turn recv's log flags into `mmap:` address options; refuse them for other addresses.
+fn apply_log_flags(address: &str, a: &RecvArgs) -> Result<(String, bool)> {
+    let mut addr = ipcx::Address::parse(address)?;
+    let is_log = matches!(addr.target(), ipcx::address::Target::Mmap(_));
+    let any = a.from_start || a.from_end || a.reader.is_some() || a.follow || a.skip_corrupted;
+    if !is_log {
+        if any {
+            bail!("--from-start, --from-end, --reader, --follow and --skip-corrupted are for mmap: logs");
+        }
+        return Ok((address.to_owned(), false));
+    }
+    if let Some(r) = &a.reader {
+        addr.set_param("reader", r.as_str());
+    }
+    if a.from_start {
+        addr.set_param("from", "start");
+    }
+    if a.from_end {
+        addr.set_param("from", "end");
+    }
+    if a.skip_corrupted {
+        addr.set_param("skip", "corrupted");
+    }
+    Ok((ipcx::Address::parse(&addr.to_string())?.to_string(), !a.follow))
+}
+
 fn recv(a: RecvArgs) -> Result<()> {
     use ipcx::Receiver;
-    let mut addr = apply_framing(&a.address, a.framing.as_deref())?;
+    let addr = apply_framing(&a.address, a.framing.as_deref())?;
+    let (mut addr, stop_at_end) = apply_log_flags(&addr, &a)?;
     if !a.allow_uid.is_empty() {
         addr = with_allow_uids(&addr, &a.allow_uid, a.listen)?;
     }
@@ -224,7 +269,7 @@ fn recv(a: RecvArgs) -> Result<()> {
         .keep(a.keep)
         .persist(persist)
         .open_timeout(a.timeout);
-    let wait = ipcx::Wait::from_option(a.timeout);
+    let wait = if stop_at_end { ipcx::Wait::Never } else { ipcx::Wait::from_option(a.timeout) };
     let scheme = ipcx::Address::parse(&addr)?.scheme();
     if a.show_type && scheme != "sysv-mq" {
         bail!("--show-type is for System V queues (sysv-mq:), not {scheme}: addresses");
@@ -248,6 +293,8 @@ fn recv(a: RecvArgs) -> Result<()> {
                 got += 1;
             }
             Err(e) if e.kind() == ErrorKind::Disconnected && a.count.is_none() => break,
+            // A log without --follow: its end is the end of the output.
+            Err(e) if e.kind() == ErrorKind::WouldBlock && stop_at_end => break,
             Err(e) if e.kind() == ErrorKind::TimedOut => {
                 let want = a.count.map(|c| format!(" of {c}")).unwrap_or_default();
                 bail!("recv {}: timed out after {got}{want} message(s)", rx.address());

@@ -115,7 +115,7 @@ const SCHEMES: &[(&str, &[&str], &str)] = &[
     ("posix-mq", &["mode", "prio", "maxmsg", "msgsize"], "posix-mq:/name (one leading slash)"),
     ("shm", &["mode", "capacity", "spin"], "shm:/name (one leading slash)"),
     ("sysv-shm", &["mode", "capacity", "spin", "proj"], "sysv-shm:KEY or sysv-shm:/path?proj=N"),
-    ("mmap", &["mode", "sync", "reader", "segment", "retain"], "mmap:/path/to/log"),
+    ("mmap", &["mode", "sync", "reader", "segment", "retain", "from", "skip"], "mmap:/path/to/log"),
     (
         "unix",
         &["mode", "framing", "max", "allow_uid"],

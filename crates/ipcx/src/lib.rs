@@ -10,7 +10,7 @@
 //! | named pipe | [`fifo`] | unrelated processes that share a path | stream (framed) | one machine |
 //! | message queue | [`sysv_mq`], [`posix_mq`] | many processes, messages by type or priority | message | one machine |
 //! | shared memory | `shm` | the highest speed | message in a ring, or raw region | one machine |
-//! | memory-mapped file | `mmap` | large or lasting data | record in a log | one machine |
+//! | memory-mapped file | [`mmap`] | large or lasting data | record in a log | one machine |
 //! | socket | [`socket`] | client/server, other machines | stream or datagram | network |
 //!
 //! ## One message API
@@ -67,6 +67,7 @@ pub mod address;
 pub mod error;
 pub mod fifo;
 pub mod frame;
+pub mod mmap;
 pub mod pipe;
 pub mod posix_mq;
 pub mod shm;
@@ -307,7 +308,7 @@ pub fn open_sender_with(addr: &str, opts: &OpenOptions) -> Result<BoxSender> {
             Ok(Box::new(shm::open_sender(&a, opts)?))
         }
         address::Target::Unix(..) | address::Target::Tcp(..) => socket::open_sender(&a, opts),
-        _ => Err(not_yet(&a)),
+        address::Target::Mmap(_) => Ok(Box::new(mmap::log::open_sender(&a, opts)?)),
     }
 }
 
@@ -323,18 +324,6 @@ pub fn open_receiver_with(addr: &str, opts: &OpenOptions) -> Result<BoxReceiver>
             Ok(Box::new(shm::open_receiver(&a, opts)?))
         }
         address::Target::Unix(..) | address::Target::Tcp(..) => socket::open_receiver(&a, opts),
-        _ => Err(not_yet(&a)),
+        address::Target::Mmap(_) => Ok(Box::new(mmap::log::open_receiver(&a, opts)?)),
     }
-}
-
-fn not_yet(a: &Address) -> Error {
-    Error::new(
-        ErrorKind::Unsupported,
-        "open",
-        a.to_string(),
-        format!(
-            "{}: addresses parse, but this build of ipcx does not implement them yet",
-            a.scheme()
-        ),
-    )
 }

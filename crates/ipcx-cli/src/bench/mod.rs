@@ -19,6 +19,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 mod lane;
+mod mmap;
 mod mq;
 mod shm;
 mod socket;
@@ -40,6 +41,8 @@ fn lanes() -> Vec<Box<dyn Lane>> {
         Box::new(socket::SocketLane("unix")),
         Box::new(socket::SocketLane("unix-seqpacket")),
         Box::new(socket::SocketLane("tcp")),
+        Box::new(mmap::MmapLogLane { sync: false }),
+        Box::new(mmap::MmapLogLane { sync: true }),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! The mechanisms the conformance suite runs, one file each.
 
 mod fifo;
+mod mmap;
 mod pipe;
 mod posix_mq;
 mod shm;
@@ -23,5 +24,6 @@ pub fn all() -> Vec<Box<dyn Mech>> {
         Box::new(socket::SEQPACKET),
         Box::new(socket::TCP),
         Box::new(socket::Datagram),
+        Box::new(mmap::MmapLog),
     ]
 }

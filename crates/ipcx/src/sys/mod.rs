@@ -21,6 +21,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+pub mod mmap;
 pub mod mq;
 pub mod socket;
 
