@@ -32,10 +32,20 @@ fn pipe_parent_reads_its_child() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "parent got: Hello, world!\n");
 }
 
+/// Removes the directory even when the test fails.
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn fifo_sender_and_receiver_talk_through_a_path() {
     let dir = std::env::temp_dir().join(format!("ipcx-example-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    let _guard = Dir(dir.clone());
     let path = dir.join("demo.fifo");
     let rx = Command::new(example("fifo_receiver"))
         .arg(&path)
@@ -57,7 +67,6 @@ fn fifo_sender_and_receiver_talk_through_a_path() {
     let to = wait(tx, Duration::from_secs(20));
     let ro = wait(rx, Duration::from_secs(20));
     let leftover = path.exists();
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(to.status.success() && ro.status.success());
     assert_eq!(String::from_utf8_lossy(&ro.stdout), "one\ntwo\nthree\n");
     assert!(!leftover, "the receiver removes the FIFO it created");
