@@ -64,10 +64,16 @@ impl Region {
     /// A zeroed heap region of `len` bytes (rounded up to 8), 8-byte aligned.
     pub fn heap(len: usize) -> Region {
         let words: Box<[AtomicU64]> = (0..len.div_ceil(8)).map(|_| AtomicU64::new(0)).collect();
-        // The pointer is derived from the atomics' cells, so writes through it are writes
-        // to interior-mutable memory.
-        let ptr = words.as_ptr() as *mut u8;
-        Region { ptr, len, writable: true, _backing: std::sync::Arc::new(Backing::Heap(words)) }
+        // Move the words to their final owner first, then derive the pointer from the
+        // atomics' cells there: writes through it are writes to interior-mutable memory,
+        // and no later move of the box invalidates it (Miri's Stacked Borrows found the
+        // pointer taken before the move).
+        let backing = std::sync::Arc::new(Backing::Heap(words));
+        let ptr = match &*backing {
+            Backing::Heap(w) => w.as_ptr() as *mut u8,
+            Backing::Map(_) => unreachable!("built as a heap backing just above"),
+        };
+        Region { ptr, len, writable: true, _backing: backing }
     }
 
     /// The length in bytes.
