@@ -9,7 +9,7 @@
 //! | pipe | [`pipe`] | parent and child | stream (framed by ipcx) | one machine |
 //! | named pipe | [`fifo`] | unrelated processes that share a path | stream (framed) | one machine |
 //! | message queue | [`sysv_mq`], [`posix_mq`] | many processes, messages by type or priority | message | one machine |
-//! | shared memory | `shm` | the highest speed | message in a ring, or raw region | one machine |
+//! | shared memory | [`shm`] | the highest speed | message in a ring, or raw region | one machine |
 //! | memory-mapped file | [`mmap`] | large or lasting data | record in a log | one machine |
 //! | socket | [`socket`] | client/server, other machines | stream or datagram | network |
 //!

@@ -1,7 +1,7 @@
 //! The ring channel: one writer, one reader, variable-length messages in a power-of-two
 //! data area of a shared segment.
 //!
-//! All access to shared memory goes through [`Region`] (atomics and bounds-checked
+//! All access to shared memory goes through `Region` (atomics and bounds-checked
 //! copies), so this module is safe code. The byte layout is in `docs/PROTOCOL.md`:
 //!
 //! ```text
