@@ -36,6 +36,8 @@ use crate::{Label, OpenOptions, Receiver, Sender, Wait};
 pub struct Fifo {
     path: PathBuf,
     remove_on_drop: bool,
+    /// Our entry in the registry of created objects (`ipcx ls`), best effort.
+    recorded: Option<crate::registry::Recorded>,
 }
 
 fn name_of(path: &Path) -> String {
@@ -70,7 +72,13 @@ impl Fifo {
         let path = path.as_ref();
         check_existing(path, "create")?;
         match sys::mkfifo(path, mode) {
-            Ok(()) => Ok(Fifo { path: path.to_owned(), remove_on_drop: true }),
+            Ok(()) => {
+                let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+                let recorded = Address::parse(&name_of(&abs))
+                    .ok()
+                    .and_then(|a| crate::registry::record(&a, "fifo"));
+                Ok(Fifo { path: path.to_owned(), remove_on_drop: true, recorded })
+            }
             Err(Errno(libc::EEXIST)) => Err(Error::new(
                 ErrorKind::AlreadyExists,
                 "create",
@@ -85,13 +93,13 @@ impl Fifo {
     pub fn open_or_create(path: impl AsRef<Path>, mode: u32) -> Result<Fifo> {
         let path = path.as_ref();
         match check_existing(path, "open")? {
-            Some(_) => Ok(Fifo { path: path.to_owned(), remove_on_drop: false }),
+            Some(_) => Ok(Fifo { path: path.to_owned(), remove_on_drop: false, recorded: None }),
             None => match Fifo::create(path, mode) {
                 Err(e)
                     if e.kind() == ErrorKind::AlreadyExists
                         && check_existing(path, "open")?.is_some() =>
                 {
-                    Ok(Fifo { path: path.to_owned(), remove_on_drop: false })
+                    Ok(Fifo { path: path.to_owned(), remove_on_drop: false, recorded: None })
                 }
                 other => other,
             },
@@ -101,6 +109,9 @@ impl Fifo {
     /// Leave the FIFO in place when this value is dropped.
     pub fn keep(&mut self) {
         self.remove_on_drop = false;
+        if let Some(r) = self.recorded.as_mut() {
+            r.keep();
+        }
     }
 
     /// Whether this value removes the FIFO on drop.

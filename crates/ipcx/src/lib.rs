@@ -68,6 +68,7 @@ pub mod error;
 pub mod fifo;
 pub mod frame;
 pub mod pipe;
+pub mod registry;
 pub mod sys;
 
 use std::time::{Duration, Instant};
