@@ -292,3 +292,63 @@ fn rm_checks_the_type_of_what_is_at_a_path() {
     let o = run(ipcx(&reg).args(["rm"]));
     assert!(!o.status.success());
 }
+
+/// Poll `ipcx ls --json` until `pred` holds for the object at `addr` (or it is absent, when
+/// `pred` is given `None`).
+fn ls_until(
+    reg: &Path,
+    addr: &str,
+    what: &str,
+    pred: impl Fn(Option<&Value>) -> bool,
+) -> Vec<Value> {
+    let t = Instant::now();
+    loop {
+        let objs = ls_json(reg, &[]);
+        if pred(find(&objs, addr)) {
+            return objs;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "{addr}: never {what}: {objs:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ls_and_rm_stale_cover_an_object_of_every_kind() {
+    for m in ipcx_tests::mechs::all() {
+        let dir = TestDir::new(&format!("ops-{}", m.name()));
+        let dir2 = TestDir::new(&format!("ops-{}-live", m.name()));
+        let reg = dir.join("registry");
+        let (Some(addr), Some(live_addr)) = (m.fresh_address(&dir), m.fresh_address(&dir2)) else {
+            eprintln!("{}: skipped: no named object", m.name());
+            continue;
+        };
+        let parsed = ipcx::Address::parse(&addr).unwrap();
+        let shown = ipcx::registry::object_address(&parsed);
+        let live_shown = ipcx::registry::object_address(&ipcx::Address::parse(&live_addr).unwrap());
+        let mut creator = spawn(ipcx(&reg).args(["recv", &addr, "--create", "--count", "1"]));
+        let mut live = spawn(ipcx(&reg).args(["recv", &live_addr, "--create", "--count", "1"]));
+        let objs = ls_until(&reg, &shown, "listed", |o| o.is_some());
+        let o = find(&objs, &shown).unwrap();
+        assert_eq!(o["pid"], creator.id(), "{}: {o}", m.name());
+        assert_eq!(o["alive"], true, "{}: {o}", m.name());
+        assert_eq!(o["uid"], euid(), "{}: {o}", m.name());
+        assert_eq!(o["kind"], parsed.scheme(), "{}: {o}", m.name());
+        assert_eq!(o["ipcx"], true, "{}: {o}", m.name());
+
+        // Killed as in a crash: the object stays, its creator is dead.
+        creator.kill9();
+        ls_until(&reg, &shown, "shown dead", |o| o.is_some_and(|o| o["alive"] == false));
+        ls_until(&reg, &live_shown, "listed alive", |o| o.is_some_and(|o| o["alive"] == true));
+        let out = run(ipcx(&reg).args(["rm", "--stale"]));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}: {}", m.name(), String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains(&format!("removed {shown}")), "{}: {text}", m.name());
+        let objs = ls_json(&reg, &[]);
+        assert!(find(&objs, &shown).is_none(), "{}: still listed after rm --stale", m.name());
+        assert!(find(&objs, &live_shown).is_some(), "{}: the live one was removed", m.name());
+        live.kill9();
+        let out = run(ipcx(&reg).args(["rm", "--stale"]));
+        assert!(out.status.success(), "{}", m.name());
+        assert!(find(&ls_json(&reg, &[]), &live_shown).is_none(), "{}", m.name());
+    }
+}

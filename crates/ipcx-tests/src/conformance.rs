@@ -56,6 +56,15 @@ pub trait Mech {
         Ok(self.create(dir))
     }
 
+    /// An address naming nothing yet, which `ipcx recv ADDR --create` can create (for the
+    /// `ipcx ls` / `ipcx rm --stale` test); `None` for mechanisms without named objects.
+    /// The default makes the object with [`Mech::create`] and removes it again.
+    fn fresh_address(&self, dir: &TestDir) -> Option<String> {
+        let (addr, guard) = self.create(dir);
+        drop(guard);
+        Some(addr)
+    }
+
     /// Both ends in this process, for the leak test (open/close cycles); `Err(why)` if the
     /// mechanism cannot. The default creates the object and opens the receiver, then the
     /// sender.
