@@ -236,3 +236,54 @@ fn ten_thousand_open_close_cycles_leak_nothing() {
         eprintln!("{}: {CYCLES} cycles: fds {fds} -> {fds2}, maps {maps} -> {maps2}", m.name());
     }
 }
+
+#[test]
+fn a_sender_killed_inside_a_large_message_never_delivers_part_of_it() {
+    // Messages larger than the pipe buffer take several writes, so a kill can cut one in
+    // the middle. The receiver must then report the cut (`Corrupted`: the stream ended
+    // inside a message) or the end, and never hand over the part it got.
+    let _l = serial();
+    let mut st = seed();
+    for m in mechs::all() {
+        if m.disconnect().is_err() || m.max_size() < (256 << 10) {
+            eprintln!("{}: skipped: messages fit one atomic write", m.name());
+            continue;
+        }
+        let (mut cut, mut whole) = (0, 0u64);
+        for round in 0..(10 * scale()) {
+            let dir = TestDir::new(m.name());
+            let max = m.max_size().min(4 << 20).to_string();
+            let (mut child, mut rx, _g) = m.peer_sends(&ctx(), &dir, "gen", &["1000000", &max]);
+            let mut buf = Vec::new();
+            rx.recv_timeout_into(&mut buf, BOUND).unwrap();
+            check_pattern(&buf).unwrap();
+            // Making a large patterned message takes the peer milliseconds; land anywhere
+            // in the next few.
+            std::thread::sleep(Duration::from_micros(rand(&mut st) % 200_000));
+            child.kill9();
+            let mut next = 1;
+            let e = loop {
+                match rx.recv_timeout_into(&mut buf, BOUND) {
+                    Ok(()) => {
+                        let seq = check_pattern(&buf).unwrap_or_else(|e| {
+                            panic!(
+                                "{}: round {round}: a partial message was delivered: {e}",
+                                m.name()
+                            )
+                        });
+                        assert_eq!(seq, next, "{}", m.name());
+                        next += 1;
+                    }
+                    Err(e) => break e,
+                }
+            };
+            match e.kind() {
+                ErrorKind::Corrupted => cut += 1,
+                ErrorKind::Disconnected => {}
+                _ => panic!("{}: round {round}: {e}", m.name()),
+            }
+            whole += next;
+        }
+        eprintln!("{}: {whole} large messages whole; {cut} cut by the kill and refused", m.name());
+    }
+}
