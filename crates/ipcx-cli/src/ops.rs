@@ -169,6 +169,11 @@ fn sysvipc_rows(path: &str) -> Vec<HashMap<String, i64>> {
         .collect()
 }
 
+/// A column of a `/proc/sysvipc` row; 0 if the kernel does not print it.
+fn col(r: &HashMap<String, i64>, name: &str) -> i64 {
+    r.get(name).copied().unwrap_or(0)
+}
+
 /// Wall-clock start time of a process, in seconds since the epoch.
 fn process_started(pid: i32) -> Option<u64> {
     let tok = OwnerToken::of(pid)?;
@@ -189,7 +194,7 @@ fn creator_alive(pid: i32, ctime: u64) -> bool {
 fn sysv_objects(out: &mut Vec<Obj>) {
     let now = now_secs();
     for r in sysvipc_rows("/proc/sysvipc/msg") {
-        let (key, id) = (r["key"] as i32, r["msqid"] as i32);
+        let (key, id) = (col(&r, "key") as i32, col(&r, "msqid") as i32);
         let addr = if key == 0 {
             format!("sysv-mq:IPC_PRIVATE(id={id})")
         } else {
@@ -198,17 +203,17 @@ fn sysv_objects(out: &mut Vec<Obj>) {
         let mut o = Obj::new(addr, "sysv-mq");
         o.id = Some(id);
         o.key = Some(key);
-        o.uid = Some(r["uid"] as u32);
-        o.mode = Some(format!("{:04o}", r["perms"] & 0o777));
-        o.size = Some(r["cbytes"] as u64);
-        o.messages = Some(r["qnum"] as u64);
-        o.lspid = Some(r["lspid"] as i32);
-        o.lrpid = Some(r["lrpid"] as i32);
-        o.age_secs = Some(now.saturating_sub(r["ctime"] as u64));
+        o.uid = Some(col(&r, "uid") as u32);
+        o.mode = Some(format!("{:04o}", col(&r, "perms") & 0o777));
+        o.size = Some(col(&r, "cbytes") as u64);
+        o.messages = Some(col(&r, "qnum") as u64);
+        o.lspid = Some(col(&r, "lspid") as i32);
+        o.lrpid = Some(col(&r, "lrpid") as i32);
+        o.age_secs = Some(now.saturating_sub(col(&r, "ctime") as u64));
         out.push(o);
     }
     for r in sysvipc_rows("/proc/sysvipc/shm") {
-        let (key, id) = (r["key"] as i32, r["shmid"] as i32);
+        let (key, id) = (col(&r, "key") as i32, col(&r, "shmid") as i32);
         let addr = if key == 0 {
             format!("sysv-shm:IPC_PRIVATE(id={id})")
         } else {
@@ -217,14 +222,14 @@ fn sysv_objects(out: &mut Vec<Obj>) {
         let mut o = Obj::new(addr, "sysv-shm");
         o.id = Some(id);
         o.key = Some(key);
-        o.uid = Some(r["uid"] as u32);
-        o.mode = Some(format!("{:04o}", r["perms"] & 0o777));
-        o.size = Some(r["size"] as u64);
-        o.attached = Some(r["nattch"] as u64);
-        let cpid = r["cpid"] as i32;
+        o.uid = Some(col(&r, "uid") as u32);
+        o.mode = Some(format!("{:04o}", col(&r, "perms") & 0o777));
+        o.size = Some(col(&r, "size") as u64);
+        o.attached = Some(col(&r, "nattch") as u64);
+        let cpid = col(&r, "cpid") as i32;
         o.pid = Some(cpid);
-        o.alive = Some(creator_alive(cpid, r["ctime"] as u64));
-        o.age_secs = Some(now.saturating_sub(r["ctime"] as u64));
+        o.alive = Some(creator_alive(cpid, col(&r, "ctime") as u64));
+        o.age_secs = Some(now.saturating_sub(col(&r, "ctime") as u64));
         out.push(o);
     }
 }
@@ -539,7 +544,7 @@ fn find(addr: &Address) -> Result<Option<Found>, String> {
                     } else {
                         sysv_row("/proc/sysvipc/shm", "shmid", id)
                     };
-                    Ok(Some(Found { uid: row.map(|r| r["uid"] as u32), sysv_id: Some(id) }))
+                    Ok(Some(Found { uid: row.map(|r| col(&r, "uid") as u32), sysv_id: Some(id) }))
                 }
                 Err(ipcx::sys::Errno(libc::ENOENT)) => Ok(None),
                 Err(e) => Err(ipcx::Error::from_errno("find", addr.to_string(), e.0).to_string()),
