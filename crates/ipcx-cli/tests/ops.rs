@@ -280,6 +280,42 @@ fn rm_refuses_another_users_object_unless_forced() {
 }
 
 #[test]
+fn rm_removes_a_posix_queue_by_name() {
+    let dir = TestDir::new("ops-pmq");
+    let reg = dir.join("registry");
+    let name = format!("/{}", unique("ipcx-ops-mq"));
+    let c = CString::new(name.clone()).unwrap();
+    // SAFETY: a NUL-terminated name; with O_CREAT mq_open reads a mode and a null attr.
+    let mqd = unsafe {
+        libc::mq_open(
+            c.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_RDWR,
+            0o600 as libc::mode_t,
+            std::ptr::null_mut::<libc::mq_attr>(),
+        )
+    };
+    assert!(mqd >= 0, "mq_open: {}", std::io::Error::last_os_error());
+    // SAFETY: closes the descriptor just opened; the queue stays until unlinked.
+    unsafe { libc::mq_close(mqd) };
+    struct Unlink(CString);
+    impl Drop for Unlink {
+        fn drop(&mut self) {
+            // SAFETY: a NUL-terminated name; ENOENT once removed.
+            unsafe { libc::mq_unlink(self.0.as_ptr()) };
+        }
+    }
+    let _g = Unlink(c.clone());
+    let addr = format!("posix-mq:{name}");
+    let o = run(ipcx(&reg).args(["rm", "--dry-run", &addr]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("would remove {addr}")));
+    let o = run(ipcx(&reg).args(["rm", &addr]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // SAFETY: as above; only an open attempt.
+    let again = unsafe { libc::mq_open(c.as_ptr(), libc::O_RDONLY) };
+    assert_eq!(again, -1, "the queue is gone");
+}
+
+#[test]
 fn rm_checks_the_type_of_what_is_at_a_path() {
     let dir = TestDir::new("ops-type");
     let reg = dir.join("registry");
