@@ -37,6 +37,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::address::{Address, SysvKey, Target};
@@ -306,10 +307,12 @@ impl Registry {
     }
 
     fn write_entry(&self, file: &Path, entry: &Entry) -> Result<()> {
+        static SERIAL: AtomicU32 = AtomicU32::new(0);
         let tmp = self.dir.join(format!(
-            ".{}.{}.tmp",
+            ".{}.{}.{}.tmp",
             file.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
-            std::process::id()
+            std::process::id(),
+            SERIAL.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = sys::unlink(&tmp);
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
@@ -351,15 +354,20 @@ impl Registry {
             key: sysv_key(addr),
         };
         let file = self.file_for(&entry_id(addr));
-        // The directory may vanish between our mkdir and the write when the last entry of
-        // another process is forgotten at that moment: try again.
+        // The directory may vanish between our mkdir and the write, when another
+        // process forgets the last entry at that moment: make it again.
         let mut last = None;
-        for _ in 0..3 {
-            self.ensure_dir()?;
-            self.prune();
-            match self.write_entry(&file, &entry) {
+        for _ in 0..50 {
+            let attempt = self.ensure_dir().and_then(|()| {
+                self.prune();
+                self.write_entry(&file, &entry)
+            });
+            match attempt {
                 Ok(()) => return Ok(Recorded { registry: self.clone(), file, entry, done: false }),
-                Err(e) if e.errno() == Some(libc::ENOENT) => last = Some(e),
+                Err(e) if e.errno() == Some(libc::ENOENT) => {
+                    last = Some(e);
+                    std::thread::yield_now();
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -621,6 +629,29 @@ mod tests {
         let e = Registry::at(&open).record(&a, "fifo").unwrap_err();
         assert!(e.to_string().contains("lets other users in"), "{e}");
         assert!(Registry::at(&open).list().is_empty());
+    }
+
+    #[test]
+    fn concurrent_records_and_forgets_leave_nothing_behind() {
+        let d = tmp("conc");
+        let objs: Vec<Dir> = (0..8).map(|i| tmp(&format!("conc-o{i}"))).collect();
+        for o in &objs {
+            std::fs::write(&o.0, "").unwrap();
+        }
+        std::thread::scope(|sc| {
+            for o in &objs {
+                let reg = Registry::at(&d.0);
+                sc.spawn(move || {
+                    let a = Address::parse(&format!("fifo:{}", o.0.display())).unwrap();
+                    for _ in 0..50 {
+                        let r = reg.record(&a, "fifo").expect("record under contention");
+                        assert!(reg.find(&a).is_some());
+                        drop(r);
+                    }
+                });
+            }
+        });
+        assert!(!d.0.exists(), "every entry and the directory are gone");
     }
 
     #[test]
