@@ -293,7 +293,7 @@ fn posix_objects(out: &mut Vec<Obj>) {
 /// Does the object an entry names still exist? Fills in what can be learned about it.
 fn registry_object(e: &Entry) -> Option<Obj> {
     let addr = Address::parse(&e.address).ok()?;
-    let mut o = Obj::new(e.address.clone(), &e.kind);
+    let mut o = Obj::new(e.address.clone(), addr.scheme());
     match addr.target() {
         Target::Fifo(p) | Target::Mmap(p) | Target::Unix(_, UnixName::Path(p)) => {
             let md = p.symlink_metadata().ok()?;
@@ -354,10 +354,14 @@ pub fn inventory() -> (Vec<Obj>, usize) {
     posix_objects(&mut objs);
     let mut gone = 0;
     for e in Registry::default().list() {
-        let sysv = matches!(e.kind.as_str(), "sysv-mq" | "sysv-shm");
+        // The kind shown is the address's scheme, whatever the creator wrote.
+        let Ok(scheme) = Address::parse(&e.address).map(|a| a.scheme()) else {
+            continue;
+        };
+        let sysv = matches!(scheme, "sysv-mq" | "sysv-shm");
         let found = objs.iter_mut().find(|o| {
             if sysv {
-                o.kind == e.kind && e.key.is_some() && o.key == e.key
+                o.kind == scheme && e.key.is_some() && o.key == e.key
             } else {
                 o.address == e.address
             }
