@@ -143,7 +143,11 @@ fn users() -> HashMap<u32, String> {
 
 /// Rows of a `/proc/sysvipc` table as maps from column name to value.
 fn sysvipc_rows(path: &str) -> Vec<HashMap<String, i64>> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    std::fs::read_to_string(path).map(|t| parse_sysvipc(&t)).unwrap_or_default()
+}
+
+/// Parse a `/proc/sysvipc` table; rows that are short or not numbers are skipped.
+fn parse_sysvipc(text: &str) -> Vec<HashMap<String, i64>> {
     let mut lines = text.lines();
     let Some(header) = lines.next() else { return Vec::new() };
     let cols: Vec<&str> = header.split_whitespace().collect();
@@ -735,4 +739,35 @@ pub fn rm(args: RmArgs) -> Result<()> {
         bail!("{failures} object{} not removed (see above)", if failures == 1 { "" } else { "s" });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysvipc_tables_parse_by_column_name_and_skip_bad_rows() {
+        let text = "       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n\
+                    1234          5   600          10          2   100   101     0     0     0     0          1          2          3\n\
+                    -5            6   644           0          0     0     0  1000  1000  1000  1000          0          0          9\n\
+                    7 8\n\
+                    x y z\n";
+        let rows = parse_sysvipc(text);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(col(&rows[0], "key"), 1234);
+        assert_eq!(col(&rows[0], "perms"), 0o600, "perms are octal");
+        assert_eq!(col(&rows[0], "qnum"), 2);
+        assert_eq!(col(&rows[1], "key"), -5);
+        assert_eq!(col(&rows[1], "uid"), 1000);
+        assert_eq!(col(&rows[1], "nonexistent"), 0);
+        assert!(parse_sysvipc("").is_empty());
+    }
+
+    #[test]
+    fn ages_read_like_a_person_would_say_them() {
+        assert_eq!(human_age(5), "5s");
+        assert_eq!(human_age(600), "10m");
+        assert_eq!(human_age(3 * 3600), "3h");
+        assert_eq!(human_age(5 * 86400), "5d");
+    }
 }
