@@ -98,6 +98,13 @@ pub struct Obj {
     /// System V segments: processes attached.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attached: Option<u64>,
+    /// System V segments: the pid of the last attach or detach.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lpid: Option<i32>,
+    /// System V objects: the last send and receive (queues) or attach and detach
+    /// (segments), in seconds since the epoch; 0 for never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_use: Option<[u64; 2]>,
 }
 
 impl Obj {
@@ -120,6 +127,8 @@ impl Obj {
             lspid: None,
             lrpid: None,
             attached: None,
+            lpid: None,
+            last_use: None,
         }
     }
 }
@@ -213,6 +222,7 @@ fn sysv_objects(out: &mut Vec<Obj>) {
         o.messages = Some(col(&r, "qnum") as u64);
         o.lspid = Some(col(&r, "lspid") as i32);
         o.lrpid = Some(col(&r, "lrpid") as i32);
+        o.last_use = Some([col(&r, "stime") as u64, col(&r, "rtime") as u64]);
         o.age_secs = Some(now.saturating_sub(col(&r, "ctime") as u64));
         out.push(o);
     }
@@ -230,6 +240,8 @@ fn sysv_objects(out: &mut Vec<Obj>) {
         o.mode = Some(format!("{:04o}", col(&r, "perms") & 0o777));
         o.size = Some(col(&r, "size") as u64);
         o.attached = Some(col(&r, "nattch") as u64);
+        o.lpid = Some(col(&r, "lpid") as i32);
+        o.last_use = Some([col(&r, "atime") as u64, col(&r, "dtime") as u64]);
         let cpid = col(&r, "cpid") as i32;
         o.pid = Some(cpid);
         o.alive = Some(creator_alive(cpid, col(&r, "ctime") as u64));
