@@ -205,6 +205,8 @@ fn ls_lists_system_v_and_posix_objects_and_rm_removes_them() {
     assert_eq!(mq["mode"], "0600");
     assert_eq!(mq["uid"], euid());
     assert_eq!(mq["ipcx"], false);
+    assert!(mq["last_use"][0].as_u64().unwrap() > 0, "msgsnd set the last send time");
+    assert_eq!(mq["lspid"], std::process::id());
     let sh = find(&objs, &format!("sysv-shm:{skey}")).unwrap();
     assert_eq!(sh["size"], 8192);
     assert_eq!(sh["mode"], "0640");
