@@ -8,7 +8,8 @@
 //!   for, exactly, whatever the umask), refuses to replace a path that exists and is not a
 //!   FIFO, and never follows a symbolic link (`O_NOFOLLOW`, then `fstat` checks that what
 //!   was opened is the FIFO that was looked at). The creator removes it on drop unless
-//!   told to keep it.
+//!   told to keep it, and records it in the [`crate::registry`] meanwhile, so `ipcx ls`
+//!   shows who made it and `ipcx rm --stale` can clean up after a crash.
 //! - **No endless waits.** Opening for writing waits for a reader, at most
 //!   `OpenOptions::open_timeout`. Opening for reading never blocks; a receive waits for
 //!   a writer as long as its own timeout says.
