@@ -390,3 +390,21 @@ fn ls_and_rm_stale_cover_an_object_of_every_kind() {
         assert!(find(&ls_json(&reg, &[]), &live_shown).is_none(), "{}", m.name());
     }
 }
+
+#[test]
+fn a_registry_that_cannot_be_used_never_breaks_ipc() {
+    let dir = TestDir::new("ops-noreg");
+    // The registry path is a regular file: nothing can be recorded there.
+    let reg = dir.join("not-a-dir");
+    std::fs::write(&reg, b"x").unwrap();
+    let f = dir.join("f");
+    let addr = format!("fifo:{}", f.display());
+    let mut c = spawn(ipcx(&reg).args(["recv", &addr, "--create", "--count", "1"]));
+    wait_for(&f);
+    assert!(run(ipcx(&reg).args(["send", &addr, "still works"])).status.success());
+    let out = c.wait_within(Duration::from_secs(10));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "still works");
+    assert_eq!(std::fs::read(&reg).unwrap(), b"x", "the file is left as it was");
+    assert!(!f.exists());
+}
