@@ -629,6 +629,15 @@ mod tests {
         let e = Registry::at(&open).record(&a, "fifo").unwrap_err();
         assert!(e.to_string().contains("lets other users in"), "{e}");
         assert!(Registry::at(&open).list().is_empty());
+        if ops::euid() == 0 {
+            let theirs = d.0.join("theirs");
+            std::fs::create_dir(&theirs).unwrap();
+            std::fs::set_permissions(&theirs, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .unwrap();
+            std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+            let e = Registry::at(&theirs).record(&a, "fifo").unwrap_err();
+            assert!(e.to_string().contains("belongs to uid 65534"), "{e}");
+        }
     }
 
     #[test]
