@@ -309,6 +309,9 @@ fn posix_objects(out: &mut Vec<Obj>) {
 /// Does the object an entry names still exist? Fills in what can be learned about it.
 fn registry_object(e: &Entry) -> Option<Obj> {
     let addr = Address::parse(&e.address).ok()?;
+    if e.same_object() == Some(false) {
+        return None; // another file took the name: not what ipcx created
+    }
     let mut o = Obj::new(e.address.clone(), addr.scheme());
     match addr.target() {
         Target::Fifo(p) | Target::Mmap(p) | Target::Unix(_, UnixName::Path(p)) => {
@@ -637,6 +640,17 @@ pub fn rm(args: RmArgs) -> Result<()> {
                 continue;
             }
             let Ok(addr) = Address::parse(&e.address) else { continue };
+            if e.same_object() == Some(false) {
+                println!(
+                    "{} {} (its name now holds another file, left alone)",
+                    if args.dry_run { "would forget" } else { "forgot" },
+                    e.address
+                );
+                if !args.dry_run {
+                    reg.remove_entry(&e);
+                }
+                continue;
+            }
             match find(&addr) {
                 Ok(Some(f)) if f.uid.is_some_and(|u| u != me) && !args.force => {
                     println!(

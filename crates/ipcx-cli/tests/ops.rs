@@ -408,3 +408,25 @@ fn a_registry_that_cannot_be_used_never_breaks_ipc() {
     assert_eq!(std::fs::read(&reg).unwrap(), b"x", "the file is left as it was");
     assert!(!f.exists());
 }
+
+#[test]
+fn rm_stale_leaves_a_file_made_later_at_a_dead_creators_name() {
+    let dir = TestDir::new("ops-reuse");
+    let reg = dir.join("registry");
+    let f = dir.join("f");
+    let addr = format!("fifo:{}", f.display());
+    let mut a = recv_creating(&reg, &f);
+    a.kill9();
+    // Someone else makes a new FIFO at the same name after the crash.
+    std::fs::remove_file(&f).unwrap();
+    let c = CString::new(f.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    assert!(find(&ls_json(&reg, &[]), &addr).is_none(), "the new FIFO is not ipcx's");
+    let o = run(ipcx(&reg).args(["rm", "--stale"]));
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("now holds another file"), "{out}");
+    assert!(f.exists(), "the newcomer's FIFO is left alone");
+    assert!(!reg.exists(), "the stale entry is forgotten");
+}

@@ -122,6 +122,10 @@ pub struct Entry {
     /// For System V objects, the numeric key (resolved from `ftok` where the address has
     /// a path).
     pub key: Option<i32>,
+    /// For objects with a path (FIFO, socket file, log): device, inode and birth time in
+    /// nanoseconds (0 where the file system does not keep one), so a different file made
+    /// at the same name later (even one given the same inode number) is not taken for it.
+    pub inode: Option<(u64, u64, u64)>,
 }
 
 impl Entry {
@@ -138,6 +142,9 @@ impl Entry {
         );
         if let Some(k) = self.key {
             s.push_str(&format!("key={k}\n"));
+        }
+        if let Some((dev, ino, born)) = self.inode {
+            s.push_str(&format!("inode={dev}:{ino}:{born}\n"));
         }
         s
     }
@@ -161,12 +168,28 @@ impl Entry {
                 Some(k) => Some(k.parse().ok()?),
                 None => None,
             },
+            inode: match get("inode") {
+                Some(v) => {
+                    let mut f = v.split(':').map(str::parse::<u64>);
+                    Some((f.next()?.ok()?, f.next()?.ok()?, f.next()?.ok()?))
+                }
+                None => None,
+            },
         })
     }
 
     /// Seconds since the object was created.
     pub fn age_secs(&self) -> u64 {
         now_secs().saturating_sub(self.created)
+    }
+
+    /// Whether what is at the entry's path now is the very file that was recorded
+    /// (`None` when the entry has no path or the path is empty).
+    pub fn same_object(&self) -> Option<bool> {
+        self.inode?;
+        let addr = Address::parse(&self.address).ok()?;
+        let now = file_id(crate::address::target_path(addr.target())?)?;
+        Some(Some(now) == self.inode)
     }
 
     /// Whether the object is still there: `Some(false)` only when it certainly is not
@@ -177,9 +200,10 @@ impl Entry {
         match addr.target() {
             Target::Fifo(p)
             | Target::Mmap(p)
-            | Target::Unix(_, crate::address::UnixName::Path(p)) => {
-                sys::lstat(p).map_or_else(gone, |_| Some(true))
-            }
+            | Target::Unix(_, crate::address::UnixName::Path(p)) => match sys::lstat(p) {
+                Ok(_) => Some(self.inode.is_none() || file_id(p) == self.inode),
+                Err(e) => gone(e),
+            },
             Target::SysvMq(_) => ops::msg_id(self.key?).map_or_else(gone, |_| Some(true)),
             Target::SysvShm(_) => ops::shm_id(self.key?).map_or_else(gone, |_| Some(true)),
             Target::PosixMq(n) => ops::mq_stat(n).map_or_else(gone, |_| Some(true)),
@@ -188,6 +212,20 @@ impl Entry {
             _ => None,
         }
     }
+}
+
+/// Device, inode and birth time (ns since the epoch, 0 if unknown) of the file at `p`,
+/// not following a final link. The birth time (`statx`) tells apart two files that got
+/// the same inode number one after the other.
+fn file_id(p: &Path) -> Option<(u64, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::symlink_metadata(p).ok()?;
+    let born = md
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64);
+    Some((md.dev(), md.ino(), born))
 }
 
 fn now_secs() -> u64 {
@@ -352,6 +390,7 @@ impl Registry {
             created: now_secs(),
             kept: false,
             key: sysv_key(addr),
+            inode: crate::address::target_path(addr.target()).and_then(file_id),
         };
         let file = self.file_for(&entry_id(addr));
         // The directory may vanish between our mkdir and the write, when another
