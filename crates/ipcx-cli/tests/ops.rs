@@ -49,14 +49,11 @@ fn euid() -> u32 {
 }
 
 fn recv_creating(reg: &Path, fifo: &Path) -> ChildGuard {
-    let g = spawn(ipcx(reg).args([
-        "recv",
-        &format!("fifo:{}", fifo.display()),
-        "--create",
-        "--count",
-        "1",
-    ]));
+    let addr = format!("fifo:{}", fifo.display());
+    let g = spawn(ipcx(reg).args(["recv", &addr, "--create", "--count", "1"]));
     wait_for(fifo);
+    // The FIFO exists a moment before its creator records it: wait for the entry too.
+    ls_until(reg, &addr, "recorded", |o| o.is_some());
     g
 }
 
