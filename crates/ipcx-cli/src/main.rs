@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod demo_mmap;
 mod io;
+mod ops;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,6 +41,10 @@ enum Command {
     },
     /// Measure latency and throughput of every mechanism beside its raw system calls.
     Bench(bench::BenchArgs),
+    /// List the machine's IPC objects of every kind, with owner, creator and liveness.
+    Ls(ops::LsArgs),
+    /// Remove IPC objects by address, or (--stale) those whose ipcx creator died.
+    Rm(ops::RmArgs),
     /// (internal) the child side of a benchmark lane.
     #[command(hide = true)]
     BenchPeer(bench::PeerArgs),
@@ -192,6 +197,8 @@ fn main() -> ExitCode {
         Command::Demo { mechanism } => demo::run(&mechanism),
         Command::Bench(a) => bench::run(a),
         Command::BenchPeer(a) => bench::peer(a),
+        Command::Ls(a) => ops::ls(a),
+        Command::Rm(a) => ops::rm(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -49,6 +49,34 @@ pub trait Mech {
     /// Make the object; the address both sides open, and a guard that removes it.
     fn create(&self, dir: &TestDir) -> (String, Guard);
 
+    /// Make the object the way ipcx does when the caller names no mode (`OpenOptions::create`
+    /// on an address without `mode=`), for the permission test; `Err(why)` for mechanisms
+    /// that have no object another process could open. The default uses [`Mech::create`].
+    fn create_default(&self, dir: &TestDir) -> Result<(String, Guard), &'static str> {
+        Ok(self.create(dir))
+    }
+
+    /// An address naming nothing yet, which `ipcx recv ADDR --create` can create (for the
+    /// `ipcx ls` / `ipcx rm --stale` test); `None` for mechanisms without named objects.
+    /// The default makes the object with [`Mech::create`] and removes it again.
+    fn fresh_address(&self, dir: &TestDir) -> Option<String> {
+        let (addr, guard) = self.create(dir);
+        drop(guard);
+        Some(addr)
+    }
+
+    /// Both ends in this process, for the leak test (open/close cycles); `Err(why)` if the
+    /// mechanism cannot. The default creates the object and opens the receiver, then the
+    /// sender.
+    fn open_pair(&self, dir: &TestDir) -> Result<(BoxSender, BoxReceiver, Guard), &'static str> {
+        let (addr, guard) = self.create(dir);
+        let rx = ipcx::open_receiver_with(&addr, &open_opts())
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name()));
+        let tx = ipcx::open_sender_with(&addr, &open_opts())
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name()));
+        Ok((tx, rx, guard))
+    }
+
     /// The peer runs `ipcx-testpeer CMD ADDR REST...` and sends; we receive.
     fn peer_sends(
         &self,

@@ -459,6 +459,9 @@ fn split_host_port(body: &str) -> std::result::Result<(String, u16), String> {
         }
         (h.to_owned(), p)
     };
+    if host.contains(['[', ']']) {
+        return Err(format!("host `{host}` has a stray bracket"));
+    }
     let port: u16 = port.parse().map_err(|_| format!("port `{port}` is not a number 0..=65535"))?;
     Ok((host, port))
 }

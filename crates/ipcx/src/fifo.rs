@@ -8,7 +8,8 @@
 //!   for, exactly, whatever the umask), refuses to replace a path that exists and is not a
 //!   FIFO, and never follows a symbolic link (`O_NOFOLLOW`, then `fstat` checks that what
 //!   was opened is the FIFO that was looked at). The creator removes it on drop unless
-//!   told to keep it.
+//!   told to keep it, and records it in the [`crate::registry`] meanwhile, so `ipcx ls`
+//!   shows who made it and `ipcx rm --stale` can clean up after a crash.
 //! - **No endless waits.** Opening for writing waits for a reader, at most
 //!   `OpenOptions::open_timeout`. Opening for reading never blocks; a receive waits for
 //!   a writer as long as its own timeout says.
@@ -36,6 +37,8 @@ use crate::{Label, OpenOptions, Receiver, Sender, Wait};
 pub struct Fifo {
     path: PathBuf,
     remove_on_drop: bool,
+    /// Our entry in the registry of created objects (`ipcx ls`), best effort.
+    recorded: Option<crate::registry::Recorded>,
 }
 
 fn name_of(path: &Path) -> String {
@@ -70,7 +73,13 @@ impl Fifo {
         let path = path.as_ref();
         check_existing(path, "create")?;
         match sys::mkfifo(path, mode) {
-            Ok(()) => Ok(Fifo { path: path.to_owned(), remove_on_drop: true }),
+            Ok(()) => {
+                let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+                let recorded = Address::parse(&name_of(&abs))
+                    .ok()
+                    .and_then(|a| crate::registry::record(&a, "fifo"));
+                Ok(Fifo { path: path.to_owned(), remove_on_drop: true, recorded })
+            }
             Err(Errno(libc::EEXIST)) => Err(Error::new(
                 ErrorKind::AlreadyExists,
                 "create",
@@ -85,13 +94,13 @@ impl Fifo {
     pub fn open_or_create(path: impl AsRef<Path>, mode: u32) -> Result<Fifo> {
         let path = path.as_ref();
         match check_existing(path, "open")? {
-            Some(_) => Ok(Fifo { path: path.to_owned(), remove_on_drop: false }),
+            Some(_) => Ok(Fifo { path: path.to_owned(), remove_on_drop: false, recorded: None }),
             None => match Fifo::create(path, mode) {
                 Err(e)
                     if e.kind() == ErrorKind::AlreadyExists
                         && check_existing(path, "open")?.is_some() =>
                 {
-                    Ok(Fifo { path: path.to_owned(), remove_on_drop: false })
+                    Ok(Fifo { path: path.to_owned(), remove_on_drop: false, recorded: None })
                 }
                 other => other,
             },
@@ -101,6 +110,9 @@ impl Fifo {
     /// Leave the FIFO in place when this value is dropped.
     pub fn keep(&mut self) {
         self.remove_on_drop = false;
+        if let Some(r) = self.recorded.as_mut() {
+            r.keep();
+        }
     }
 
     /// Whether this value removes the FIFO on drop.

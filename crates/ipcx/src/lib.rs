@@ -70,6 +70,7 @@ pub mod frame;
 pub mod mmap;
 pub mod pipe;
 pub mod posix_mq;
+pub mod registry;
 pub mod shm;
 pub mod socket;
 pub mod sys;

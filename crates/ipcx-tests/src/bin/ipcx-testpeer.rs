@@ -2,7 +2,10 @@
 //!
 //! ```text
 //! ipcx-testpeer gen ADDR N MAX        send N patterned messages of up to MAX bytes
-//! ipcx-testpeer check ADDR N          receive N patterned messages, verify order and sums
+//! ipcx-testpeer check ADDR N [MS]     receive N patterned messages, verify order and sums
+//!                                     (after waiting MS milliseconds, if given)
+//! ipcx-testpeer try-open ADDR         try to open ADDR both ways; print `rx=KIND tx=KIND`
+//!                                     (`ok`, or the error kind)
 //! ipcx-testpeer echo IN OUT           send back every message until IN disconnects or an empty one comes
 //! ipcx-testpeer send ADDR SPEC...     send messages: "empty", "fill:N" (N bytes of 0xab), "text:..."
 //! ipcx-testpeer hold ADDR SECS        open ADDR for sending, then sleep (a peer that never sends)
@@ -47,6 +50,9 @@ fn run(args: &[String]) -> Result<(), String> {
         "check" => {
             let mut rx = open_rx(args.get(1).ok_or("missing ADDR")?)?;
             let n = num(args.get(2), "N")?;
+            if args.len() > 3 {
+                std::thread::sleep(Duration::from_millis(num(args.get(3), "MS")?));
+            }
             let mut buf = Vec::new();
             for want in 0..n {
                 rx.recv_timeout_into(&mut buf, Duration::from_secs(20))
@@ -96,6 +102,18 @@ fn run(args: &[String]) -> Result<(), String> {
         "stall" => {
             let _rx = open_rx(args.get(1).ok_or("missing ADDR")?)?;
             std::thread::sleep(Duration::from_secs(num(args.get(2), "SECS")?));
+            Ok(())
+        }
+        "try-open" => {
+            let addr = args.get(1).ok_or("missing ADDR")?;
+            let opts = OpenOptions::new().open_timeout(Some(Duration::from_millis(200)));
+            let show = |r: Result<(), ipcx::Error>| match r {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => format!("{:?}", e.kind()),
+            };
+            let rx = show(ipcx::open_receiver_with(addr, &opts).map(drop));
+            let tx = show(ipcx::open_sender_with(addr, &opts).map(drop));
+            println!("rx={rx} tx={tx}");
             Ok(())
         }
         _ => Err(format!("unknown command `{cmd}`; see the source for usage")),

@@ -18,4 +18,9 @@ impl Mech for Fifo {
         let f = ipcx::fifo::Fifo::create(&path, 0o600).unwrap();
         (format!("fifo:{}", path.display()), Box::new(f))
     }
+    fn create_default(&self, dir: &TestDir) -> Result<(String, Guard), &'static str> {
+        let addr = format!("fifo:{}", dir.join("default.fifo").display());
+        let rx = ipcx::open_receiver_with(&addr, &ipcx::OpenOptions::new().create(true)).unwrap();
+        Ok((addr, Box::new(rx)))
+    }
 }

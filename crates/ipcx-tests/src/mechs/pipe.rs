@@ -21,6 +21,16 @@ impl Mech for Pipe {
     fn create(&self, _dir: &TestDir) -> (String, Guard) {
         unreachable!("pipes are made by spawning")
     }
+    fn create_default(&self, _dir: &TestDir) -> Result<(String, Guard), &'static str> {
+        Err("a pipe has no name: only processes handed one of its descriptors can use it")
+    }
+    fn fresh_address(&self, _dir: &TestDir) -> Option<String> {
+        None
+    }
+    fn open_pair(&self, _dir: &TestDir) -> Result<(BoxSender, BoxReceiver, Guard), &'static str> {
+        let (tx, rx) = ipcx::pipe::pipe().unwrap();
+        Ok((Box::new(tx), Box::new(rx), Box::new(())))
+    }
     fn peer_sends(
         &self,
         ctx: &Ctx,

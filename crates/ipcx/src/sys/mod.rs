@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 pub mod mmap;
 pub mod mq;
+pub mod ops;
 pub mod socket;
 
 /// A raw `errno` value.
