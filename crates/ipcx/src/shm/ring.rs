@@ -118,6 +118,8 @@ fn pad8(n: usize) -> usize {
     (n + 7) & !7
 }
 
+#[cold]
+#[inline(never)]
 fn corrupted(object: &str, op: &'static str, what: impl Into<String>) -> Error {
     Error::new(
         ErrorKind::Corrupted,
@@ -130,6 +132,8 @@ fn corrupted(object: &str, op: &'static str, what: impl Into<String>) -> Error {
     )
 }
 
+#[cold]
+#[inline(never)]
 fn access(object: &str, op: &'static str, a: Access) -> Error {
     match a {
         Access::OutOfBounds => corrupted(object, op, "an offset lies outside the segment"),
@@ -373,11 +377,13 @@ impl End {
         })
     }
 
+    #[inline]
     fn word32(&self, off: usize) -> &std::sync::atomic::AtomicU32 {
         // Offsets in the header are constants inside a region checked at attach.
         self.region.u32_at(off).expect("header word inside the checked region")
     }
 
+    #[inline]
     fn word64(&self, off: usize) -> &std::sync::atomic::AtomicU64 {
         self.region.u64_at(off).expect("header word inside the checked region")
     }
@@ -400,11 +406,13 @@ impl End {
         w != 0 && !owner_alive(w)
     }
 
+    #[inline]
     fn peer_closed(&self) -> bool {
         !self.persist && self.word32(OFF_CLOSED).load(Acquire) & self.side.peer().closed_bit() != 0
     }
 
     /// Wake the peer if it sleeps (its waiting word is 1).
+    #[inline]
     fn wake_peer(&self) {
         let w = self.word32(self.side.peer().waiting_off());
         if w.load(SeqCst) != 0 {
@@ -612,6 +620,7 @@ impl RingWriter {
 
     /// Room for a record of `need` bytes at the current head, counting a wrap marker:
     /// `Some(skip)` (bytes to skip to the start) when there is room.
+    #[inline]
     fn room(&mut self, need: usize, reload: bool) -> Result<Option<u64>> {
         let pos = (self.head & self.end.mask) as usize;
         let till_end = self.end.cap - pos;
@@ -644,6 +653,7 @@ impl RingWriter {
 
     /// Reserve room for a message of `len` bytes, waiting as `wait` says; write it in place
     /// through the guard and [`WriteGuard::commit`] it. Dropping the guard sends nothing.
+    #[inline]
     pub fn reserve(&mut self, len: usize, wait: Wait) -> Result<WriteGuard<'_>> {
         if len > self.max {
             return Err(self.too_large(len));
@@ -705,6 +715,7 @@ impl RingWriter {
     }
 
     /// Send one message (copied into the ring), waiting for room as `wait` says.
+    #[inline]
     pub fn send(&mut self, msg: &[u8], wait: Wait) -> Result<()> {
         let mut g = self.reserve(msg.len(), wait)?;
         g.write_at(0, msg)?;
@@ -712,6 +723,7 @@ impl RingWriter {
         Ok(())
     }
 
+    #[inline]
     fn publish(&mut self, new_head: u64) {
         self.head = new_head;
         // A swap (not a store): see the wake-up protocol in the module docs.
@@ -747,6 +759,7 @@ impl WriteGuard<'_> {
     }
 
     /// Copy `data` into the message at `at`; `InvalidInput` if it does not fit.
+    #[inline]
     pub fn write_at(&mut self, at: usize, data: &[u8]) -> Result<()> {
         if at.checked_add(data.len()).is_none_or(|e| e > self.len) {
             return Err(Error::new(
@@ -768,6 +781,7 @@ impl WriteGuard<'_> {
     }
 
     /// Publish the message to the reader.
+    #[inline]
     pub fn commit(self) {
         let h = self.new_head;
         self.w.publish(h);
@@ -814,11 +828,13 @@ impl RingReader {
 
     /// The next record, if one is published: (payload offset in the region, length, the
     /// tail after it). Checks everything read from shared memory.
+    #[inline]
     fn next(&mut self, reload: bool) -> Result<Option<(usize, usize, u64)>> {
         let reload = if reload { Reload::Yes } else { Reload::No };
         scan(&self.end, &mut self.tail, &mut self.cached_head, self.max, reload)
     }
 
+    #[inline]
     fn next_wait(&mut self, wait: Wait) -> Result<(usize, usize, u64)> {
         if let Some(r) = self.next(false)? {
             return Ok(r);
@@ -836,6 +852,7 @@ impl RingReader {
     }
 
     /// Receive one message into `buf` (cleared first), waiting as `wait` says.
+    #[inline]
     pub fn recv(&mut self, buf: &mut Vec<u8>, wait: Wait) -> Result<()> {
         let g = self.recv_in_place(wait)?;
         buf.clear();
@@ -844,11 +861,13 @@ impl RingReader {
     }
 
     /// The next message, read in place; the slot is released when the guard drops.
+    #[inline]
     pub fn recv_in_place(&mut self, wait: Wait) -> Result<ReadGuard<'_>> {
         let (off, len, new_tail) = self.next_wait(wait)?;
         Ok(ReadGuard { r: self, off, len, new_tail })
     }
 
+    #[inline]
     fn release(&mut self, new_tail: u64) {
         self.tail = new_tail;
         self.end.word64(OFF_TAIL).swap(new_tail, SeqCst);
@@ -868,6 +887,7 @@ enum Reload {
 }
 
 /// Find the next record.
+#[inline]
 fn scan(
     end: &End,
     tail: &mut u64,
@@ -995,6 +1015,7 @@ impl ReadGuard<'_> {
     }
 
     /// Append the whole message to `buf`.
+    #[inline]
     pub fn append_to(&self, buf: &mut Vec<u8>) -> Result<()> {
         self.r
             .end
@@ -1012,6 +1033,7 @@ impl ReadGuard<'_> {
 }
 
 impl Drop for ReadGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         let t = self.new_tail;
         self.r.release(t);
