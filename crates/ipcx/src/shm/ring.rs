@@ -972,6 +972,13 @@ fn scan(
     let obj = &end.object;
     loop {
         if *cached_head <= *tail {
+            // Look at the line after the seal's too (the value is not used): a record of
+            // more than a few words spans both, and the writer fills the second before it
+            // seals the first, so the two misses overlap instead of following each other.
+            let next_line = ((*tail & end.mask) as usize | 63) + 1;
+            if next_line < end.cap {
+                let _ = end.region.load_u64(HEADER_LEN + next_line, Relaxed);
+            }
             if let Some(r) = sealed_at(end, *tail, max) {
                 *floor = *tail;
                 return Ok(Some(r));
