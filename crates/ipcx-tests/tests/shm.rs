@@ -239,11 +239,12 @@ fn bad_input_gives_clear_errors_and_leaves_nothing() {
     let e = ipcx::open_sender(&format!("shm:{name}?capacity=8192")).err().unwrap();
     assert!(e.to_string().contains("4096") && e.to_string().contains("8192"), "{e}");
     // A ring of another layout version.
-    ring.segment().write::<u32>(8, &2).unwrap();
+    let other = ipcx::shm::ring::VERSION + 1;
+    ring.segment().write::<u32>(8, &other).unwrap();
     let e = ipcx::open_receiver(&format!("shm:{name}")).err().unwrap();
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
-    assert!(e.to_string().contains("version 2"), "{e}");
-    ring.segment().write::<u32>(8, &1).unwrap();
+    assert!(e.to_string().contains(&format!("version {other}")), "{e}");
+    ring.segment().write::<u32>(8, &ipcx::shm::ring::VERSION).unwrap();
     ipcx::open_receiver(&format!("shm:{name}")).unwrap();
     // A capacity that is not a power of two.
     let e = Ring::create(&format!("shm:{}?capacity=5000", shm_name())).unwrap_err();

@@ -1,5 +1,6 @@
 //! A loom model of the ring's index and wake-up protocol (`ring.rs`), step for step with
-//! the same operations and orderings: publish an index (a SeqCst swap), then look at the
+//! the same operations and orderings: seal the record (a release store of its header, which
+//! the reader may take without reading the head), publish an index (a SeqCst swap), then look at the
 //! other side's waiting word; before sleeping, swap 1 into the own waiting word, then
 //! re-read the index and the closed bits with read-modify-writes; sleep on a futex; clear
 //! the word after waking. (Loom treats SeqCst like acquire/release, so a plain
@@ -20,7 +21,7 @@
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::AtomicU32;
 use loom::sync::atomic::AtomicU64;
-use loom::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
+use loom::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use loom::sync::{Arc, Condvar, Mutex};
 
 const CAP: u64 = 2;
@@ -57,6 +58,9 @@ struct Shared {
     writer_waiting: AtomicU32,
     closed: AtomicU32,
     slots: [UnsafeCell<u64>; CAP as usize],
+    /// Each slot's record header: `i + 1` once record `i` is sealed there (the position's
+    /// seal; earlier laps' values never match).
+    seals: [AtomicU64; CAP as usize],
     reader_futex: Futex,
     writer_futex: Futex,
 }
@@ -70,6 +74,7 @@ impl Shared {
             writer_waiting: AtomicU32::new(0),
             closed: AtomicU32::new(0),
             slots: [UnsafeCell::new(0), UnsafeCell::new(0)],
+            seals: [AtomicU64::new(0), AtomicU64::new(0)],
             reader_futex: Futex::new(),
             writer_futex: Futex::new(),
         }
@@ -139,6 +144,8 @@ fn writer(s: &Shared, n: u64) -> bool {
         }
         // SAFETY: loom checks that this access is exclusive (a race is a model failure).
         s.slots[(head % CAP) as usize].with_mut(|p| unsafe { *p = 100 + i });
+        // The seal: the header stored with release ordering after the payload.
+        s.seals[(head % CAP) as usize].store(head + 1, Release);
         head += 1;
         s.head.swap(head, SeqCst);
         wake(&s.reader_waiting, &s.reader_futex);
@@ -148,11 +155,19 @@ fn writer(s: &Shared, n: u64) -> bool {
 
 fn reader(s: &Shared, n: u64) -> Vec<u64> {
     let mut tail = 0u64;
+    let mut floor = 0u64;
     let mut got = Vec::new();
     loop {
         let r = wait_for(&s.reader_waiting, &s.reader_futex, &s.closed, WRITER_CLOSED, |strong| {
+            // `scan`: the record sealed at the tail first, else the head.
+            if s.seals[(tail % CAP) as usize].load(Acquire) == tail + 1 {
+                floor = tail;
+                return Some(());
+            }
             let head = if strong { s.head.fetch_add(0, SeqCst) } else { s.head.load(SeqCst) };
-            (head != tail).then_some(())
+            // Behind the tail only by the record taken by its seal, never otherwise.
+            assert!(head >= tail || head == floor, "head {head} behind tail {tail}");
+            (head > tail).then_some(())
         });
         if r.is_none() {
             return got;

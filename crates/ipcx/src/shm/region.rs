@@ -91,6 +91,7 @@ impl Region {
         self.writable
     }
 
+    #[inline]
     fn check(&self, off: usize, n: usize) -> Result<(), Access> {
         match off.checked_add(n) {
             Some(end) if end <= self.len => Ok(()),
@@ -99,6 +100,7 @@ impl Region {
     }
 
     /// Copy `out.len()` bytes from `off` into `out`.
+    #[inline]
     pub fn copy_out(&self, off: usize, out: &mut [u8]) -> Result<(), Access> {
         self.check(off, out.len())?;
         // SAFETY: `off..off+len` lies inside the region (checked); `out` is the caller's
@@ -108,6 +110,7 @@ impl Region {
     }
 
     /// Copy `out.len()` bytes from `off` into spare capacity of a vector and extend it.
+    #[inline]
     pub fn copy_out_append(&self, off: usize, n: usize, out: &mut Vec<u8>) -> Result<(), Access> {
         self.check(off, n)?;
         out.reserve(n);
@@ -123,6 +126,7 @@ impl Region {
     }
 
     /// Copy `data` into the region at `off`.
+    #[inline]
     pub fn copy_in(&self, off: usize, data: &[u8]) -> Result<(), Access> {
         if !self.writable {
             return Err(Access::ReadOnly);
@@ -147,17 +151,20 @@ impl Region {
     }
 
     /// Load the 4-byte aligned word at `off` (allowed on read-only regions).
+    #[inline]
     pub fn load_u32(&self, off: usize, order: Ordering) -> Result<u32, Access> {
         Ok(self.atomic_u32(off)?.load(order))
     }
 
     /// Load the 8-byte aligned word at `off` (allowed on read-only regions).
+    #[inline]
     pub fn load_u64(&self, off: usize, order: Ordering) -> Result<u64, Access> {
         Ok(self.atomic_u64(off)?.load(order))
     }
 
     /// The 4-byte aligned word at `off` as an atomic, for any operation (writable only:
     /// a store to a read-only mapping would fault).
+    #[inline]
     pub fn u32_at(&self, off: usize) -> Result<&AtomicU32, Access> {
         if !self.writable {
             return Err(Access::ReadOnly);
@@ -166,6 +173,7 @@ impl Region {
     }
 
     /// The 8-byte aligned word at `off` as an atomic (writable only).
+    #[inline]
     pub fn u64_at(&self, off: usize) -> Result<&AtomicU64, Access> {
         if !self.writable {
             return Err(Access::ReadOnly);
@@ -173,6 +181,7 @@ impl Region {
         self.atomic_u64(off)
     }
 
+    #[inline]
     fn atomic_u32(&self, off: usize) -> Result<&AtomicU32, Access> {
         self.check(off, 4)?;
         if (self.ptr as usize + off) % 4 != 0 {
@@ -183,6 +192,7 @@ impl Region {
         Ok(unsafe { AtomicU32::from_ptr(self.ptr.add(off).cast()) })
     }
 
+    #[inline]
     fn atomic_u64(&self, off: usize) -> Result<&AtomicU64, Access> {
         self.check(off, 8)?;
         if (self.ptr as usize + off) % 8 != 0 {

@@ -7,7 +7,7 @@
 //! ```text
 //! offset  size  field (little-endian, native atomics)
 //!      0     8  magic "IPCXRING"
-//!      8     4  layout version (1)
+//!      8     4  layout version (2)
 //!     12     4  flags (reserved, 0)
 //!     16     8  capacity of the data area in bytes (a power of two)
 //!     24     8  writer owner: pid | (start time low 32 bits << 32); 0 = none
@@ -20,13 +20,18 @@
 //!    384     -  data area, `capacity` bytes
 //! ```
 //!
-//! A record at `head % capacity` is an 8-byte header (`u32` length, `u32` its bitwise
-//! complement) and the payload padded to 8 bytes. Where a record does not fit before the
+//! A record at ring position `p` (at `p % capacity`) is an 8-byte header (`u32` length
+//! `n`, then the check `!n ^ (p >> 3) as u32`, sealing it to that position) and the
+//! payload padded to 8 bytes. Where a record does not fit before the
 //! end of the data area, the writer puts a wrap marker (length `0xFFFF_FFFF`, check 0) and
 //! the record starts at offset 0. A message is at most `capacity / 2 - 8` bytes, which
 //! guarantees it always fits once the reader has caught up.
 //!
-//! **Publication and wake-up.** The writer copies the record, then swaps in the new `head`
+//! **Publication and wake-up.** The writer copies the payload, then stores the record's
+//! header with release ordering (the **seal**: a reader polling the slot at its tail takes
+//! the record as soon as the header there carries that position's seal, without reading
+//! `head`, whose cache line then stays with the writer: one cross-core transfer per
+//! message fewer), then swaps in the new `head`
 //! (SeqCst, which also releases the bytes; on x86 the same `xchg` a SeqCst store is), then
 //! loads the reader-waiting word. The reader, before sleeping, swaps 1 into the waiting
 //! word, then re-reads `head` with a read-modify-write (`fetch_add(0)`), then sleeps on the
@@ -42,6 +47,13 @@
 //! **Untrusted memory.** Every index and length read from the segment is checked before use
 //! (`head - tail <= capacity`, alignment, record inside the data area and below `head`);
 //! a violation is [`ErrorKind::Corrupted`], never an access out of bounds or a panic.
+//! A record taken by its seal is checked against the limit and the data area at once and
+//! against `head` at the reader's next look there: the writer stores the head after each
+//! seal, so the head may then be exactly at the start of that record (not yet stored) or
+//! past it; anything else behind the tail is `Corrupted`. Bytes from an earlier lap do not
+//! carry the current position's seal (the seal repeats only every 32 GiB of traffic), and
+//! a writer that dies between a seal and its head store leaves a record that the next
+//! writer counts as published.
 //!
 //! **A dead peer.** A blocked side sleeps in slices of 50 ms and checks at each one whether
 //! the peer's owner word names a live process that started when it recorded (pid reuse is
@@ -60,7 +72,7 @@ use crate::Wait;
 /// `"IPCXRING"`, little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"IPCXRING");
 /// The layout version this build reads and writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Bytes before the data area.
 pub const HEADER_LEN: usize = 384;
 /// The default capacity of the data area (1 MiB).
@@ -114,10 +126,27 @@ pub enum WaitMode {
     Spin,
 }
 
+/// The seal of a record starting at ring position `pos` (bytes ever written): the check
+/// word of its header is `!length ^ seal(pos)`. It ties a header to the one position it
+/// was written for, so a reader polling the slot at its `tail` can tell a record published
+/// there from bytes left by an earlier lap.
+#[inline]
+fn seal(pos: u64) -> u32 {
+    (pos >> 3) as u32
+}
+
+/// A record header as one little-endian word: length, then its sealed check.
+#[inline]
+fn header_word(len: u32, pos: u64) -> u64 {
+    u64::from(len) | (u64::from(!len ^ seal(pos)) << 32)
+}
+
 fn pad8(n: usize) -> usize {
     (n + 7) & !7
 }
 
+#[cold]
+#[inline(never)]
 fn corrupted(object: &str, op: &'static str, what: impl Into<String>) -> Error {
     Error::new(
         ErrorKind::Corrupted,
@@ -130,6 +159,8 @@ fn corrupted(object: &str, op: &'static str, what: impl Into<String>) -> Error {
     )
 }
 
+#[cold]
+#[inline(never)]
 fn access(object: &str, op: &'static str, a: Access) -> Error {
     match a {
         Access::OutOfBounds => corrupted(object, op, "an offset lies outside the segment"),
@@ -373,11 +404,13 @@ impl End {
         })
     }
 
+    #[inline]
     fn word32(&self, off: usize) -> &std::sync::atomic::AtomicU32 {
         // Offsets in the header are constants inside a region checked at attach.
         self.region.u32_at(off).expect("header word inside the checked region")
     }
 
+    #[inline]
     fn word64(&self, off: usize) -> &std::sync::atomic::AtomicU64 {
         self.region.u64_at(off).expect("header word inside the checked region")
     }
@@ -400,11 +433,13 @@ impl End {
         w != 0 && !owner_alive(w)
     }
 
+    #[inline]
     fn peer_closed(&self) -> bool {
         !self.persist && self.word32(OFF_CLOSED).load(Acquire) & self.side.peer().closed_bit() != 0
     }
 
     /// Wake the peer if it sleeps (its waiting word is 1).
+    #[inline]
     fn wake_peer(&self) {
         let w = self.word32(self.side.peer().waiting_off());
         if w.load(SeqCst) != 0 {
@@ -413,21 +448,22 @@ impl End {
         }
     }
 
-    /// Wait as `wait` says until `poll` gives a value. `poll(strong)` looks at the other
-    /// side's index, with a read-modify-write when `strong` (the re-check before sleeping);
+    /// Wait as `wait` says until `poll` gives a value. `poll(look)` looks at the other
+    /// side's index: `Reload::No` a quick look (the reader: only the slot at its tail),
+    /// `Yes` a load, `Strong` a read-modify-write (the re-check before sleeping);
     /// a gone peer is `Disconnected` (after a last poll), `busy` the non-blocking error.
     fn wait_for<T>(
         &self,
         wait: Wait,
         op: &'static str,
         busy: ErrorKind,
-        mut poll: impl FnMut(bool) -> Result<Option<T>>,
+        mut poll: impl FnMut(Reload) -> Result<Option<T>>,
     ) -> Result<T> {
-        if let Some(v) = poll(false)? {
+        if let Some(v) = poll(Reload::Yes)? {
             return Ok(v);
         }
         if self.peer_closed() {
-            return poll(false)?.ok_or_else(|| self.disconnected(op));
+            return poll(Reload::Yes)?.ok_or_else(|| self.disconnected(op));
         }
         let deadline = match wait {
             Wait::Never => return Err(self.busy(op, busy)),
@@ -444,7 +480,7 @@ impl End {
             }
             if now >= next_check {
                 if self.peer_gone() {
-                    return poll(false)?.ok_or_else(|| self.disconnected(op));
+                    return poll(Reload::Yes)?.ok_or_else(|| self.disconnected(op));
                 }
                 next_check = now + SLEEP_SLICE;
             }
@@ -457,9 +493,12 @@ impl End {
                 }
                 // Poll between single pause hints (a pause is tens of cycles), and read the
                 // clock only every 64 polls.
-                for _ in 0..64 {
+                for i in 0..64 {
                     std::hint::spin_loop();
-                    if let Some(v) = poll(false)? {
+                    // A quick look (the reader: only the slot at its tail, so the head's
+                    // line stays with the writer), a full one at the end of each batch.
+                    let look = if i == 63 { Reload::Yes } else { Reload::No };
+                    if let Some(v) = poll(look)? {
                         return Ok(v);
                     }
                 }
@@ -468,7 +507,7 @@ impl End {
             if yields < YIELDS {
                 yields += 1;
                 std::thread::yield_now();
-                if let Some(v) = poll(false)? {
+                if let Some(v) = poll(Reload::Yes)? {
                     return Ok(v);
                 }
                 continue;
@@ -478,13 +517,13 @@ impl End {
             // The swap and the read-modify-write re-check of the index (`poll(true)`) pair
             // with the other side's index swap: one of the two sees the other.
             flag.swap(1, SeqCst);
-            if let Some(v) = poll(true)? {
+            if let Some(v) = poll(Reload::Strong)? {
                 flag.store(0, Relaxed);
                 return Ok(v);
             }
             if self.peer_gone() {
                 flag.store(0, Relaxed);
-                return poll(false)?.ok_or_else(|| self.disconnected(op));
+                return poll(Reload::Yes)?.ok_or_else(|| self.disconnected(op));
             }
             next_check = Instant::now() + SLEEP_SLICE;
             let mut slice = SLEEP_SLICE;
@@ -495,11 +534,11 @@ impl End {
                 sys::futex_wait(flag, 1, Some(slice));
             }
             flag.store(0, Relaxed);
-            if let Some(v) = poll(false)? {
+            if let Some(v) = poll(Reload::Yes)? {
                 return Ok(v);
             }
             if self.peer_gone() {
-                return poll(false)?.ok_or_else(|| self.disconnected(op));
+                return poll(Reload::Yes)?.ok_or_else(|| self.disconnected(op));
             }
         }
     }
@@ -558,6 +597,9 @@ pub struct RingReader {
     end: End,
     tail: u64,
     cached_head: u64,
+    /// Where the last record taken by its seal (before the head showed it) started: the
+    /// head may lag behind `tail` by that record, never further back.
+    floor: u64,
     max: usize,
 }
 
@@ -571,9 +613,18 @@ impl RingWriter {
         check_peer: bool,
     ) -> Result<RingWriter> {
         let end = End::attach(region, Side::Writer, mode, object, check_peer)?;
-        let head = end.word64(OFF_HEAD).load(Acquire);
+        let mut head = end.word64(OFF_HEAD).load(Acquire);
         let tail = end.word64(OFF_TAIL).load(Acquire);
         let max = max_message(end.cap);
+        // A writer that died between sealing a record and storing the head past it left a
+        // record the reader may take (or have taken) by its seal: it counts as published,
+        // so continue after it rather than overwrite it under the reader.
+        if let Some((_, _, after)) = sealed_at(&end, head, max) {
+            if tail <= after && after - tail <= end.cap as u64 {
+                head = after;
+                end.word64(OFF_HEAD).swap(head, SeqCst);
+            }
+        }
         let mut w = RingWriter { end, head, cached_tail: tail, max };
         w.check_indices(tail, "open")?;
         w.head = head;
@@ -612,6 +663,7 @@ impl RingWriter {
 
     /// Room for a record of `need` bytes at the current head, counting a wrap marker:
     /// `Some(skip)` (bytes to skip to the start) when there is room.
+    #[inline]
     fn room(&mut self, need: usize, reload: bool) -> Result<Option<u64>> {
         let pos = (self.head & self.end.mask) as usize;
         let till_end = self.end.cap - pos;
@@ -644,6 +696,7 @@ impl RingWriter {
 
     /// Reserve room for a message of `len` bytes, waiting as `wait` says; write it in place
     /// through the guard and [`WriteGuard::commit`] it. Dropping the guard sends nothing.
+    #[inline]
     pub fn reserve(&mut self, len: usize, wait: Wait) -> Result<WriteGuard<'_>> {
         if len > self.max {
             return Err(self.too_large(len));
@@ -658,20 +711,17 @@ impl RingWriter {
         };
         let e = |a| access(&self.end.object, "send", a);
         if skip > 0 {
+            // One atomic word: the reader may be polling this slot for a seal.
             let pos = (self.head & self.end.mask) as usize;
-            let mut marker = [0u8; 8];
-            marker[..4].copy_from_slice(&WRAP.to_le_bytes());
-            self.end.region.copy_in(HEADER_LEN + pos, &marker).map_err(e)?;
+            self.end.region.u64_at(HEADER_LEN + pos).map_err(e)?.store(u64::from(WRAP), Release);
         }
         let start = self.head + skip;
         let pos = (start & self.end.mask) as usize;
-        let mut hdr = [0u8; 8];
-        hdr[..4].copy_from_slice(&(len as u32).to_le_bytes());
-        hdr[4..].copy_from_slice(&(!(len as u32)).to_le_bytes());
-        self.end.region.copy_in(HEADER_LEN + pos, &hdr).map_err(e)?;
+        // The header is written by `commit`, after the payload: it is what seals the record.
         Ok(WriteGuard {
             off: HEADER_LEN + pos + RECORD_HEADER,
             len,
+            start,
             new_head: start + need as u64,
             w: self,
         })
@@ -687,9 +737,9 @@ impl RingWriter {
         let total = skip + need as u64;
         let end = &self.end;
         let mut seen_tail = self.cached_tail;
-        let r = end.wait_for(wait, "send", ErrorKind::Full, |strong| {
+        let r = end.wait_for(wait, "send", ErrorKind::Full, |look| {
             let t = end.word64(OFF_TAIL);
-            let tail = if strong { t.fetch_add(0, SeqCst) } else { t.load(SeqCst) };
+            let tail = if look == Reload::Strong { t.fetch_add(0, SeqCst) } else { t.load(SeqCst) };
             if tail > head || head - tail > cap || tail % 8 != 0 {
                 return Err(corrupted(
                     &end.object,
@@ -705,6 +755,7 @@ impl RingWriter {
     }
 
     /// Send one message (copied into the ring), waiting for room as `wait` says.
+    #[inline]
     pub fn send(&mut self, msg: &[u8], wait: Wait) -> Result<()> {
         let mut g = self.reserve(msg.len(), wait)?;
         g.write_at(0, msg)?;
@@ -712,6 +763,7 @@ impl RingWriter {
         Ok(())
     }
 
+    #[inline]
     fn publish(&mut self, new_head: u64) {
         self.head = new_head;
         // A swap (not a store): see the wake-up protocol in the module docs.
@@ -732,6 +784,8 @@ pub struct WriteGuard<'a> {
     w: &'a mut RingWriter,
     off: usize,
     len: usize,
+    /// The record's ring position (its header is at `off - 8`).
+    start: u64,
     new_head: u64,
 }
 
@@ -747,6 +801,7 @@ impl WriteGuard<'_> {
     }
 
     /// Copy `data` into the message at `at`; `InvalidInput` if it does not fit.
+    #[inline]
     pub fn write_at(&mut self, at: usize, data: &[u8]) -> Result<()> {
         if at.checked_add(data.len()).is_none_or(|e| e > self.len) {
             return Err(Error::new(
@@ -768,7 +823,17 @@ impl WriteGuard<'_> {
     }
 
     /// Publish the message to the reader.
+    #[inline]
     pub fn commit(self) {
+        // Seal the record (a release store of its header, after the payload), then publish
+        // the head. A reader polling the slot may take the record as soon as it sees the
+        // seal; the head is for a reader that looks there (and for the sleep handshake).
+        let hdr = self.off - RECORD_HEADER;
+        let word = header_word(self.len as u32, self.start);
+        // The slot was bounds-checked by `reserve` (the payload lies after it).
+        if let Ok(w) = self.w.end.region.u64_at(hdr) {
+            w.store(word, Release);
+        }
         let h = self.new_head;
         self.w.publish(h);
     }
@@ -785,7 +850,7 @@ impl RingReader {
         let end = End::attach(region, Side::Reader, mode, object, check_peer)?;
         let tail = end.word64(OFF_TAIL).load(Acquire);
         let max = max_message(end.cap);
-        let r = RingReader { end, tail, cached_head: tail, max };
+        let r = RingReader { end, tail, cached_head: tail, floor: tail, max };
         if tail % 8 != 0 {
             return Err(corrupted(
                 &r.end.object,
@@ -814,28 +879,32 @@ impl RingReader {
 
     /// The next record, if one is published: (payload offset in the region, length, the
     /// tail after it). Checks everything read from shared memory.
+    #[inline]
     fn next(&mut self, reload: bool) -> Result<Option<(usize, usize, u64)>> {
         let reload = if reload { Reload::Yes } else { Reload::No };
-        scan(&self.end, &mut self.tail, &mut self.cached_head, self.max, reload)
+        let mut st = (self.tail, self.cached_head, self.floor);
+        let r = scan(&self.end, &mut st, self.max, reload);
+        (self.tail, self.cached_head, self.floor) = st;
+        r
     }
 
+    #[inline]
     fn next_wait(&mut self, wait: Wait) -> Result<(usize, usize, u64)> {
         if let Some(r) = self.next(false)? {
             return Ok(r);
         }
         // `wait_for` borrows the end; the state it updates is copied back after.
         let end = &self.end;
-        let mut st = (self.tail, self.cached_head);
+        let mut st = (self.tail, self.cached_head, self.floor);
         let max = self.max;
-        let r = end.wait_for(wait, "recv", ErrorKind::WouldBlock, |strong| {
-            scan(end, &mut st.0, &mut st.1, max, if strong { Reload::Strong } else { Reload::Yes })
-        });
-        self.tail = st.0;
-        self.cached_head = st.1;
+        let r =
+            end.wait_for(wait, "recv", ErrorKind::WouldBlock, |look| scan(end, &mut st, max, look));
+        (self.tail, self.cached_head, self.floor) = st;
         r
     }
 
     /// Receive one message into `buf` (cleared first), waiting as `wait` says.
+    #[inline]
     pub fn recv(&mut self, buf: &mut Vec<u8>, wait: Wait) -> Result<()> {
         let g = self.recv_in_place(wait)?;
         buf.clear();
@@ -844,11 +913,13 @@ impl RingReader {
     }
 
     /// The next message, read in place; the slot is released when the guard drops.
+    #[inline]
     pub fn recv_in_place(&mut self, wait: Wait) -> Result<ReadGuard<'_>> {
         let (off, len, new_tail) = self.next_wait(wait)?;
         Ok(ReadGuard { r: self, off, len, new_tail })
     }
 
+    #[inline]
     fn release(&mut self, new_tail: u64) {
         self.tail = new_tail;
         self.end.word64(OFF_TAIL).swap(new_tail, SeqCst);
@@ -856,10 +927,11 @@ impl RingReader {
     }
 }
 
-/// Whether [`scan`] may look at the shared head again.
+/// Whether [`scan`] may look at the shared head again (and how a waiting side looks at
+/// the other side's index).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Reload {
-    /// Use the cached head only.
+    /// Use the cached head (and the seal at the tail) only.
     No,
     /// Load the head.
     Yes,
@@ -867,24 +939,63 @@ enum Reload {
     Strong,
 }
 
-/// Find the next record.
+/// The record sealed at `tail`, if the writer has committed one there: (payload offset,
+/// length, the tail after it). Only a header whose check word carries this position's seal
+/// counts, with a length within the limit and a record inside the data area; anything else
+/// (an older lap's bytes, a wrap marker, damage) is left to the head path of [`scan`].
+#[inline]
+fn sealed_at(end: &End, tail: u64, max: usize) -> Option<(usize, usize, u64)> {
+    let pos = (tail & end.mask) as usize;
+    // Acquire: pairs with the writer's release store of the header, after the payload.
+    let word = end.region.load_u64(HEADER_LEN + pos, Acquire).ok()?;
+    let (len, check) = (word as u32, (word >> 32) as u32);
+    if check != !len ^ seal(tail) || len as usize > max {
+        return None;
+    }
+    let need = RECORD_HEADER + pad8(len as usize);
+    if need > end.cap - pos {
+        return None;
+    }
+    Some((HEADER_LEN + pos + RECORD_HEADER, len as usize, tail + need as u64))
+}
+
+/// Find the next record: first by its seal at the tail (no look at the head, whose cache
+/// line then stays with the writer), else by the head.
+#[inline]
 fn scan(
     end: &End,
-    tail: &mut u64,
-    cached_head: &mut u64,
+    (tail, cached_head, floor): &mut (u64, u64, u64),
     max: usize,
     reload: Reload,
 ) -> Result<Option<(usize, usize, u64)>> {
     let cap = end.cap as u64;
     let obj = &end.object;
     loop {
-        if *cached_head == *tail {
+        if *cached_head <= *tail {
+            // Look at the line after the seal's too (the value is not used): a record of
+            // more than a few words spans both, and the writer fills the second before it
+            // seals the first, so the two misses overlap instead of following each other.
+            let next_line = ((*tail & end.mask) as usize | 63) + 1;
+            if next_line < end.cap {
+                let _ = end.region.load_u64(HEADER_LEN + next_line, Relaxed);
+            }
+            if let Some(r) = sealed_at(end, *tail, max) {
+                *floor = *tail;
+                return Ok(Some(r));
+            }
             let h = end.word64(OFF_HEAD);
             let head = match reload {
                 Reload::No => return Ok(None),
                 Reload::Yes => h.load(SeqCst),
                 Reload::Strong => h.fetch_add(0, SeqCst),
             };
+            if head < *tail && head == *floor {
+                // The writer sealed the record taken by its seal but has not stored the
+                // head past it yet (it stores the head after each seal, so the head is
+                // then exactly where that record starts; anything else behind the tail is
+                // damage, reported below).
+                return Ok(None);
+            }
             if head < *tail || head - *tail > cap || head % 8 != 0 {
                 return Err(corrupted(
                     obj,
@@ -918,7 +1029,7 @@ fn scan(
             *tail += till_end;
             continue;
         }
-        if check != !len {
+        if check != !len ^ seal(*tail) {
             return Err(corrupted(
                 obj,
                 "recv",
@@ -995,6 +1106,7 @@ impl ReadGuard<'_> {
     }
 
     /// Append the whole message to `buf`.
+    #[inline]
     pub fn append_to(&self, buf: &mut Vec<u8>) -> Result<()> {
         self.r
             .end
@@ -1012,6 +1124,7 @@ impl ReadGuard<'_> {
 }
 
 impl Drop for ReadGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         let t = self.new_tail;
         self.r.release(t);

@@ -124,10 +124,22 @@ fn damaged_indices_and_records_are_corrupted_not_crashes() {
     // The same record made valid reads once, then would block.
     data[388..392].copy_from_slice(&(!8u32).to_le_bytes());
     assert_eq!(fuzz_reader(&data), (1, Some(ErrorKind::WouldBlock)));
-    // A record longer than the head allows.
+    // A sealed record longer than the head allows: taken by its seal (the reader does not
+    // look at the head while records are sealed at its tail), then the head behind the
+    // tail is damage.
     data[384..388].copy_from_slice(&100u32.to_le_bytes());
     data[388..392].copy_from_slice(&(!100u32).to_le_bytes());
+    assert_eq!(fuzz_reader(&data), (1, Some(ErrorKind::Corrupted)));
+    // A record whose check lacks its position's seal (written for another lap) is not
+    // taken by the seal; under the head it is damage.
+    let mut data = vec![0u8; ring::segment_len(1024)];
+    data[128..136].copy_from_slice(&1040u64.to_le_bytes());
+    data[256..264].copy_from_slice(&1024u64.to_le_bytes());
+    data[384..388].copy_from_slice(&8u32.to_le_bytes());
+    data[388..392].copy_from_slice(&(!8u32).to_le_bytes());
     assert_eq!(fuzz_reader(&data), (0, Some(ErrorKind::Corrupted)));
+    data[388..392].copy_from_slice(&(!8u32 ^ (1024 >> 3)).to_le_bytes());
+    assert_eq!(fuzz_reader(&data), (1, Some(ErrorKind::WouldBlock)));
     // Not a ring at all.
     data[0] = 1;
     assert_eq!(fuzz_reader(&data).1, Some(ErrorKind::InvalidInput));
