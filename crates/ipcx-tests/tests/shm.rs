@@ -68,9 +68,14 @@ fn ten_million_messages_between_two_processes() {
     let ring = Ring::create(&addr).unwrap();
     let t = Instant::now();
     let check = spawn(peer().args(["check", &addr, &n.to_string()]));
-    let gen = spawn(peer().args(["gen", &addr, &n.to_string(), "64"]));
-    finish(gen, "gen");
-    let out = finish(check, "check");
+    let mut gen = spawn(peer().args(["gen", &addr, &n.to_string(), "64"]));
+    let mut check = check;
+    // Both sides' outcomes, so a failure says which side saw what first.
+    let g = gen.wait_within(Duration::from_secs(120));
+    let c = check.wait_within(Duration::from_secs(120));
+    let (ge, ce) = (String::from_utf8_lossy(&g.stderr), String::from_utf8_lossy(&c.stderr));
+    assert!(g.status.success() && c.status.success(), "gen: {ge}\ncheck: {ce}");
+    let out = String::from_utf8_lossy(&c.stdout).into_owned();
     assert_eq!(out.trim(), format!("ok {n}"));
     eprintln!("{n} messages in {:?}", t.elapsed());
     drop(ring);
