@@ -5,7 +5,10 @@
 //! Ping-pong: the parent sends a message, the child echoes it, the parent times the round
 //! trip into an HDR histogram. Throughput: the parent sends messages for a fixed time, then
 //! an end marker; the child acknowledges the count, and the parent divides.
-//! Each figure is the median of several repetitions, with their spread.
+//! Each figure is the median of several repetitions, with their spread. The two processes
+//! are pinned to separate CPUs when the machine allows it (the header says so either way).
+//! The printed tables (`report.rs`), `--json` and `--svg` (`svg.rs`) all come from the same
+//! [`LaneResult`]s.
 
 use std::fs::File;
 use std::io::Read;
@@ -17,6 +20,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use serde::Serialize;
+
+mod report;
+mod svg;
 
 mod lane;
 mod stream;
@@ -56,6 +62,13 @@ pub struct BenchArgs {
     /// Write every figure as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Draw charts of latency and throughput per mechanism and size to this SVG file.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Time per measurement in milliseconds (default: --quick shares about 50 s among all
+    /// measurements, at least 20 ms each; full mode 500 ms).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    budget_ms: Option<u64>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -185,13 +198,29 @@ pub struct Latency {
     pub samples: u64,
 }
 
+impl Latency {
+    /// The percentiles of a histogram of round trips in nanoseconds.
+    pub fn of(hist: &Histogram<u64>) -> Latency {
+        Latency {
+            p50_ns: hist.value_at_quantile(0.5),
+            p99_ns: hist.value_at_quantile(0.99),
+            p999_ns: hist.value_at_quantile(0.999),
+            max_ns: hist.max(),
+            samples: hist.len(),
+        }
+    }
+}
+
 /// Throughput figures of one repetition.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct Throughput {
     pub msgs_per_s: f64,
     pub mb_per_s: f64,
+    /// CPU time (user + system) each side used while the messages flowed.
     pub cpu_sender_s: f64,
     pub cpu_receiver_s: f64,
+    /// Wall-clock time of the measurement.
+    pub elapsed_s: f64,
     pub messages: u64,
 }
 
@@ -223,13 +252,7 @@ fn ping_pong(run: &mut Run, size: usize, warmup: Duration, budget: Duration) -> 
         }
     }
     run.end.finish()?;
-    Ok(Latency {
-        p50_ns: hist.value_at_quantile(0.5),
-        p99_ns: hist.value_at_quantile(0.99),
-        p999_ns: hist.value_at_quantile(0.999),
-        max_ns: hist.max(),
-        samples: hist.len(),
-    })
+    Ok(Latency::of(&hist))
 }
 
 fn one_way(run: &mut Run, size: usize, budget: Duration) -> Result<(u64, Duration, Duration)> {
@@ -251,6 +274,7 @@ fn one_way(run: &mut Run, size: usize, budget: Duration) -> Result<(u64, Duratio
 }
 
 struct Pinning {
+    pinned: bool,
     child: Option<usize>,
     note: String,
 }
@@ -259,11 +283,16 @@ fn pin() -> Pinning {
     let cpus = ipcx::sys::allowed_cpus();
     if cpus.len() >= 2 && ipcx::sys::pin_to_cpu(cpus[0]) {
         Pinning {
+            pinned: true,
             child: Some(cpus[1]),
             note: format!("sender pinned to CPU {}, peer to CPU {}", cpus[0], cpus[1]),
         }
     } else {
-        Pinning { child: None, note: format!("not pinned: only {} CPU(s) allowed", cpus.len()) }
+        Pinning {
+            pinned: false,
+            child: None,
+            note: format!("not pinned: {} CPU(s) allowed, pinning needs 2", cpus.len()),
+        }
     }
 }
 
@@ -280,11 +309,13 @@ pub fn median_spread(v: &[f64]) -> (f64, f64, f64) {
 }
 
 #[derive(Debug, Serialize)]
-struct LaneResult {
+pub struct LaneResult {
     mechanism: String,
     implementation: &'static str,
     size: usize,
+    /// Why there are no figures (the mechanism is missing, or the lane failed).
     skipped: Option<String>,
+    classic: report::Classic,
     latency_reps: Vec<Latency>,
     throughput_reps: Vec<Throughput>,
     p50_ns: f64,
@@ -295,21 +326,38 @@ struct LaneResult {
     msgs_per_s: f64,
     msgs_per_s_spread: (f64, f64),
     mb_per_s: f64,
+    /// CPU time of each side as a share of the throughput measurement's wall-clock time.
+    cpu_sender_pct: f64,
+    cpu_receiver_pct: f64,
 }
 
 #[derive(Debug, Serialize)]
 struct Report {
     machine: Machine,
-    pinning: String,
+    method: Method,
     quick: bool,
     reps: usize,
     sizes: Vec<usize>,
     lanes: Vec<LaneResult>,
     ratios: Vec<Ratio>,
+    recommendations: Vec<String>,
+}
+
+/// How the figures were taken.
+#[derive(Debug, Serialize)]
+struct Method {
+    /// Whether the two processes were pinned to separate CPUs.
+    pinned: bool,
+    pinning: String,
+    warmup_ms: f64,
+    budget_ms: f64,
+    reps: usize,
+    latency: &'static str,
+    throughput: &'static str,
 }
 
 #[derive(Debug, Serialize)]
-struct Ratio {
+pub struct Ratio {
     mechanism: String,
     size: usize,
     /// ipcx median latency / raw median latency (1.0 = equal; lower is better).
@@ -360,47 +408,115 @@ fn machine() -> Machine {
     }
 }
 
+/// Time per measurement: --budget-ms, or in quick mode about 50 s shared among all the
+/// measurements (each lane, size, ipcx and raw, repetition, and the two scenarios, less
+/// about 10 ms each to start the child), at least 20 ms; full mode 500 ms.
+/// The warm-up before the ping-pong counts is a quarter of that.
+fn budget(quick: bool, measurements: usize, budget_ms: Option<u64>) -> (Duration, Duration) {
+    let b = match (budget_ms, quick) {
+        (Some(ms), _) => Duration::from_millis(ms),
+        (None, true) => {
+            let per = 50_000.0 / measurements.max(1) as f64 - 10.0;
+            Duration::from_secs_f64((per / 1.25).clamp(20.0, 150.0) / 1e3)
+        }
+        (None, false) => Duration::from_millis(500),
+    };
+    (b / 4, b)
+}
+
+/// Check that `path` can be written, before any measurement, leaving it as it was: an
+/// existing file is opened for appending (not truncated), a new one removed again.
+fn check_writable(path: &Path, what: &str) -> Result<()> {
+    let existed = path.symlink_metadata().is_ok();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("cannot write the {what} to {}", path.display()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
 pub fn run(args: BenchArgs) -> Result<()> {
+    // Every check on the input comes before any work.
     let lanes: Vec<Box<dyn Lane>> = if args.lanes.is_empty() {
         lanes()
     } else {
-        args.lanes.iter().map(|l| find_lane(l)).collect::<Result<_>>()?
+        args.lanes.iter().map(|l| find_lane(l.trim())).collect::<Result<_>>()?
     };
+    if args.sizes.is_empty() {
+        bail!("--sizes needs at least one size (like 64,1K,64K)");
+    }
     if let Some(p) = &args.json {
-        // Fail before any work if the report cannot be written.
-        File::create(p)
-            .with_context(|| format!("cannot write the JSON report to {}", p.display()))?;
+        check_writable(p, "JSON report")?;
+    }
+    if let Some(p) = &args.svg {
+        check_writable(p, "SVG charts")?;
     }
     let reps = args.reps.unwrap_or(if args.quick { 3 } else { 5 }).max(1);
-    let (warmup, budget) = if args.quick {
-        (Duration::from_millis(20), Duration::from_millis(100))
-    } else {
-        (Duration::from_millis(100), Duration::from_millis(500))
-    };
-    let pinning = pin();
+    let measurements = lanes.len() * args.sizes.len() * 2 * reps * 2;
+    let (warmup, budget) = budget(args.quick, measurements, args.budget_ms);
+    // Describe the machine before pinning narrows this process to one CPU.
     let m = machine();
-    println!("ipcx bench: {} ({} cores), Linux {}; {}", m.cpu, m.cores, m.kernel, pinning.note);
+    let pinning = pin();
+    println!("ipcx bench: {} ({} cores allowed), Linux {}", m.cpu, m.cores, m.kernel);
     println!(
-        "{} repetition(s) per figure, median shown with [min-max] spread; {} per measurement",
-        reps,
-        fmt_dur(budget)
+        "limits: {}",
+        m.limits
+            .iter()
+            .map(|(k, v)| format!("{}={v}", k.rsplit('/').next().unwrap_or(k)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "method: two processes, {}; {} warm-up, then {} per measurement; {} repetition(s) \
+         per figure, median shown with [min-max] spread; cpu tx/rx = CPU time of sender and \
+         receiver over the throughput run's wall-clock time",
+        pinning.note,
+        report::fmt_ns(warmup.as_nanos() as f64),
+        report::fmt_ns(budget.as_nanos() as f64),
+        reps
     );
     let dir = std::env::temp_dir().join(format!("ipcx-bench-{}", std::process::id()));
     std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let result = run_lanes(&lanes, &args.sizes, reps, warmup, budget, &dir, &pinning);
+    let mut progress = Progress::new(lanes.len() * args.sizes.len() * 2 * reps);
+    let result =
+        run_lanes(&lanes, &args.sizes, reps, warmup, budget, &dir, &pinning, &mut progress);
+    progress.clear();
     let _ = std::fs::remove_dir_all(&dir);
     let results = result?;
     let ratios = ratios(&results);
-    print_report(&results, &ratios, &args.sizes);
+    report::print_tables(&results, &ratios, &args.sizes);
+    let recommendations = report::recommendations(&results, &args.sizes);
+    println!();
+    for r in &recommendations {
+        println!("{r}");
+    }
+    if let Some(p) = &args.svg {
+        svg::draw(p, &results, &args.sizes)?;
+        println!("charts drawn to {}", p.display());
+    }
     if let Some(p) = &args.json {
         let report = Report {
             machine: m,
-            pinning: pinning.note,
+            method: Method {
+                pinned: pinning.pinned,
+                pinning: pinning.note,
+                warmup_ms: warmup.as_secs_f64() * 1e3,
+                budget_ms: budget.as_secs_f64() * 1e3,
+                reps,
+                latency:
+                    "ping-pong round trip, HDR histogram (3 significant digits) per repetition",
+                throughput: "one-way stream for the budget, then an end marker acknowledged",
+            },
             quick: args.quick,
             reps,
             sizes: args.sizes.clone(),
             lanes: results,
             ratios,
+            recommendations,
         };
         let f = File::create(p).with_context(|| format!("writing {}", p.display()))?;
         serde_json::to_writer_pretty(f, &report)?;
@@ -409,6 +525,50 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// A progress bar on standard error, drawn only when it is a terminal.
+struct Progress {
+    on: bool,
+    total: usize,
+    done: usize,
+    t0: Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        use std::io::IsTerminal;
+        Progress { on: std::io::stderr().is_terminal(), total, done: 0, t0: Instant::now() }
+    }
+    fn show(&self, what: &str) {
+        if !self.on {
+            return;
+        }
+        let width = 30;
+        let filled = self.done * width / self.total.max(1);
+        let eta = if self.done > 0 {
+            let per = self.t0.elapsed().as_secs_f64() / self.done as f64;
+            format!(" ~{:.0} s left", per * (self.total - self.done) as f64)
+        } else {
+            String::new()
+        };
+        eprint!(
+            "\r\x1b[2K[{}{}] {}/{} {what}{eta}",
+            "#".repeat(filled),
+            ".".repeat(width - filled),
+            self.done,
+            self.total
+        );
+    }
+    fn step(&mut self) {
+        self.done += 1;
+    }
+    fn clear(&self) {
+        if self.on {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_lanes(
     lanes: &[Box<dyn Lane>],
     sizes: &[usize],
@@ -417,6 +577,7 @@ fn run_lanes(
     budget: Duration,
     dir: &Path,
     pinning: &Pinning,
+    progress: &mut Progress,
 ) -> Result<Vec<LaneResult>> {
     let mut out = Vec::new();
     let mut seq = 0;
@@ -424,13 +585,16 @@ fn run_lanes(
         for lane in lanes {
             let (lane, mech) = (lane.as_ref(), lane.name());
             for raw in [false, true] {
+                let imp = if raw { "raw" } else { "ipcx" };
                 let mut lat = Vec::new();
                 let mut thr = Vec::new();
-                let mut skipped = lane.unavailable();
-                for _ in 0..reps {
+                let mut skipped = lane.unavailable().map(|why| format!("unavailable: {why}"));
+                for rep in 0..reps {
                     if skipped.is_some() {
+                        progress.done += reps - rep;
                         break;
                     }
+                    progress.show(&format!("{mech} {imp} {}", report::fmt_size(size)));
                     seq += 1;
                     let attempt = (|| -> Result<()> {
                         let mut r =
@@ -452,16 +616,19 @@ fn run_lanes(
                             mb_per_s: sent as f64 * size as f64 / secs / 1e6,
                             cpu_sender_s: cpu.as_secs_f64(),
                             cpu_receiver_s: child_cpu.as_secs_f64(),
+                            elapsed_s: secs,
                             messages: sent,
                         });
                         Ok(())
                     })();
+                    progress.step();
                     if let Err(e) = attempt {
-                        skipped = Some(format!("{e:#}"));
+                        skipped = Some(format!("failed: {e:#}"));
+                        progress.done += reps - rep - 1;
                         break;
                     }
                 }
-                out.push(summarize(mech, raw, size, lat, thr, skipped));
+                out.push(summarize(mech, lane.classic(), raw, size, lat, thr, skipped));
             }
         }
     }
@@ -470,6 +637,7 @@ fn run_lanes(
 
 fn summarize(
     mech: &str,
+    classic: report::Classic,
     raw: bool,
     size: usize,
     lat: Vec<Latency>,
@@ -479,14 +647,15 @@ fn summarize(
     let f = |g: fn(&Latency) -> u64| {
         median_spread(&lat.iter().map(|l| g(l) as f64).collect::<Vec<_>>())
     };
+    let t = |g: fn(&Throughput) -> f64| median_spread(&thr.iter().map(g).collect::<Vec<_>>());
     let (p50, p50_lo, p50_hi) = f(|l| l.p50_ns);
-    let (mps, mps_lo, mps_hi) =
-        median_spread(&thr.iter().map(|t| t.msgs_per_s).collect::<Vec<_>>());
+    let (mps, mps_lo, mps_hi) = t(|t| t.msgs_per_s);
     LaneResult {
         mechanism: mech.to_owned(),
         implementation: if raw { "raw" } else { "ipcx" },
         size,
         skipped,
+        classic,
         p50_ns: p50,
         p50_spread_ns: (p50_lo, p50_hi),
         p99_ns: f(|l| l.p99_ns).0,
@@ -495,6 +664,8 @@ fn summarize(
         msgs_per_s: mps,
         msgs_per_s_spread: (mps_lo, mps_hi),
         mb_per_s: mps * size as f64 / 1e6,
+        cpu_sender_pct: t(|t| 100.0 * t.cpu_sender_s / t.elapsed_s).0,
+        cpu_receiver_pct: t(|t| 100.0 * t.cpu_receiver_s / t.elapsed_s).0,
         latency_reps: lat,
         throughput_reps: thr,
     }
@@ -521,90 +692,6 @@ fn ratios(results: &[LaneResult]) -> Vec<Ratio> {
         .collect()
 }
 
-fn fmt_dur(d: Duration) -> String {
-    fmt_ns(d.as_nanos() as f64)
-}
-
-fn fmt_ns(ns: f64) -> String {
-    if ns.is_nan() {
-        "-".into()
-    } else if ns < 1e3 {
-        format!("{ns:.0} ns")
-    } else if ns < 1e6 {
-        format!("{:.2} µs", ns / 1e3)
-    } else if ns < 1e9 {
-        format!("{:.2} ms", ns / 1e6)
-    } else {
-        format!("{:.2} s", ns / 1e9)
-    }
-}
-
-fn fmt_size(n: usize) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
-        format!("{} MiB", n >> 20)
-    } else if n >= 1024 && n % 1024 == 0 {
-        format!("{} KiB", n >> 10)
-    } else {
-        format!("{n} B")
-    }
-}
-
-fn print_report(results: &[LaneResult], ratios: &[Ratio], sizes: &[usize]) {
-    for &size in sizes {
-        println!();
-        println!("== {} messages ==", fmt_size(size));
-        println!(
-            "{:<16} {:<5} {:>10} {:>19} {:>10} {:>10} {:>10} {:>12} {:>10} {:>9} {:>9}",
-            "mechanism",
-            "impl",
-            "rtt p50",
-            "[spread]",
-            "p99",
-            "p99.9",
-            "max",
-            "msgs/s",
-            "MB/s",
-            "lat/raw",
-            "thr/raw"
-        );
-        for r in results.iter().filter(|r| r.size == size) {
-            if let Some(why) = &r.skipped {
-                println!("{:<16} {:<5} skipped: {why}", r.mechanism, r.implementation);
-                continue;
-            }
-            let ratio = ratios.iter().find(|x| {
-                x.mechanism == r.mechanism && x.size == size && r.implementation == "ipcx"
-            });
-            println!(
-                "{:<16} {:<5} {:>10} {:>19} {:>10} {:>10} {:>10} {:>12.0} {:>10.1} {:>9} {:>9}",
-                r.mechanism,
-                r.implementation,
-                fmt_ns(r.p50_ns),
-                format!("[{}-{}]", fmt_ns(r.p50_spread_ns.0), fmt_ns(r.p50_spread_ns.1)),
-                fmt_ns(r.p99_ns),
-                fmt_ns(r.p999_ns),
-                fmt_ns(r.max_ns),
-                r.msgs_per_s,
-                r.mb_per_s,
-                ratio.map_or("".into(), |x| format!("{:.2}x", x.latency_ratio)),
-                ratio.map_or("".into(), |x| format!("{:.2}x", x.throughput_ratio)),
-            );
-        }
-        if let Some(best) = results
-            .iter()
-            .filter(|r| r.size == size && r.implementation == "ipcx" && r.skipped.is_none())
-            .min_by(|a, b| a.p50_ns.total_cmp(&b.p50_ns))
-        {
-            println!(
-                "fastest request/reply at {} on this machine: {}, {} round trip",
-                fmt_size(size),
-                best.mechanism,
-                fmt_ns(best.p50_ns)
-            );
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,6 +701,93 @@ mod tests {
         assert_eq!(median_spread(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
         assert_eq!(median_spread(&[4.0, 1.0, 3.0, 2.0]), (2.5, 1.0, 4.0));
         assert!(median_spread(&[]).0.is_nan());
+    }
+
+    #[test]
+    fn percentiles_of_known_samples() {
+        // 1..=10000 ns once each: the quantiles are known exactly, and the histogram keeps
+        // 3 significant digits (an error of at most 0.1%).
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        for v in 1..=10_000u64 {
+            h.record(v).unwrap();
+        }
+        let l = Latency::of(&h);
+        let near = |got: u64, want: u64| got.abs_diff(want) * 1000 <= want;
+        assert!(near(l.p50_ns, 5000), "p50 {}", l.p50_ns);
+        assert!(near(l.p99_ns, 9900), "p99 {}", l.p99_ns);
+        assert!(near(l.p999_ns, 9990), "p99.9 {}", l.p999_ns);
+        assert!(near(l.max_ns, 10_000), "max {}", l.max_ns);
+        assert_eq!(l.samples, 10_000);
+        // A long tail: 990 fast round trips and 10 slow ones move p99.9 and max, not p50.
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        h.record_n(1000, 990).unwrap();
+        h.record_n(1_000_000, 10).unwrap();
+        let l = Latency::of(&h);
+        assert!(near(l.p50_ns, 1000) && near(l.p99_ns, 1000), "{l:?}");
+        assert!(near(l.p999_ns, 1_000_000) && near(l.max_ns, 1_000_000), "{l:?}");
+    }
+
+    fn result(mech: &str, imp: &'static str, p50: f64, mps: f64) -> LaneResult {
+        let lat = Latency { p50_ns: p50 as u64, p99_ns: 0, p999_ns: 0, max_ns: 0, samples: 1 };
+        let thr = Throughput {
+            msgs_per_s: mps,
+            mb_per_s: 0.0,
+            cpu_sender_s: 0.5,
+            cpu_receiver_s: 0.25,
+            elapsed_s: 1.0,
+            messages: 1,
+        };
+        summarize(mech, report::classic(mech), imp == "raw", 64, vec![lat], vec![thr], None)
+    }
+
+    #[test]
+    fn summary_ratios_and_recommendation() {
+        let rs = vec![
+            result("pipe", "ipcx", 11_000.0, 100_000.0),
+            result("pipe", "raw", 10_000.0, 200_000.0),
+            result("shm", "ipcx", 300.0, 5_000_000.0),
+            result("cacheline", "ipcx", 100.0, 9_000_000.0),
+        ];
+        assert_eq!(rs[0].cpu_sender_pct, 50.0);
+        assert_eq!(rs[0].cpu_receiver_pct, 25.0);
+        let r = ratios(&rs);
+        assert_eq!(r.len(), 1);
+        assert!((r[0].latency_ratio - 1.1).abs() < 1e-9);
+        assert!((r[0].throughput_ratio - 0.5).abs() < 1e-9);
+        let rec = report::recommendations(&rs, &[64]);
+        assert_eq!(
+            rec[0],
+            "for 64 B request/reply on this machine: shm, 300 ns; kernel paths: ~11.00 µs \
+             (hardware floor: 100 ns)"
+        );
+        assert_eq!(rec[1], "for 64 B one-way streaming: shm, 5.00M msgs/s (320.0 MB/s)");
+    }
+
+    #[test]
+    fn quick_budget_shrinks_with_the_lanes() {
+        // 2 lanes, 3 sizes, 3 repetitions: room to spare, capped at 150 ms.
+        assert_eq!(budget(true, 2 * 3 * 2 * 3 * 2, None).1, Duration::from_millis(150));
+        // 12 lanes: about 50 s in all.
+        let m = 12 * 3 * 2 * 3 * 2;
+        let b = budget(true, m, None).1;
+        let total = m as f64 * (b.as_secs_f64() * 1.25 + 0.010);
+        assert!((45.0..=55.0).contains(&total), "{b:?} -> {total} s");
+        // Never below the floor; an explicit budget wins; full mode is longer.
+        assert_eq!(budget(true, 100_000, None).1, Duration::from_millis(20));
+        assert_eq!(
+            budget(true, 10, Some(7)),
+            (Duration::from_micros(1750), Duration::from_millis(7))
+        );
+        assert_eq!(budget(false, 10, None).1, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn classic_table_knows_the_mechanisms() {
+        for m in ["pipe", "fifo", "sysv-mq", "posix-mq", "unix", "unix-seqpacket", "tcp", "shm"] {
+            assert_ne!(report::classic(m).medium, "-", "{m}");
+        }
+        assert!(report::classic("memcpy").limit && !report::classic("shm").kernel);
+        assert_eq!(report::classic("no-such").when_to_use, "-");
     }
 
     #[test]
