@@ -24,12 +24,18 @@ impl End for IpcxEnd {
     }
 }
 
-/// Open the receiver (creating its object), then the sender (waiting for its peer).
+/// Open the receiver (creating its object) and the sender (waiting up to 10 s for its
+/// peer) at the same time, so a mechanism whose receiver waits for a sender to arrive
+/// (a listening socket) cannot deadlock the two processes.
 fn open(rx: &str, tx: &str) -> Result<Box<dyn End>> {
-    let rx = ipcx::open_receiver_with(rx, &OpenOptions::new().create(true))?;
-    let opts = OpenOptions::new().open_timeout(Some(Duration::from_secs(10)));
-    let tx = ipcx::open_sender_with(tx, &opts)?;
-    Ok(Box::new(IpcxEnd { tx, rx }))
+    let tx_addr = tx.to_owned();
+    let sender = std::thread::spawn(move || {
+        let opts = OpenOptions::new().open_timeout(Some(Duration::from_secs(10)));
+        ipcx::open_sender_with(&tx_addr, &opts)
+    });
+    let rx = ipcx::open_receiver_with(rx, &OpenOptions::new().create(true));
+    let tx = sender.join().map_err(|_| anyhow::anyhow!("opening {tx} panicked"))?;
+    Ok(Box::new(IpcxEnd { tx: tx?, rx: rx? }))
 }
 
 /// A lane whose two channels are named by addresses built from the run's id.
