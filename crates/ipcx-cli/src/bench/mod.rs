@@ -216,12 +216,15 @@ impl Latency {
 pub struct Throughput {
     pub msgs_per_s: f64,
     pub mb_per_s: f64,
-    /// CPU time (user + system) each side used while the messages flowed.
+    /// CPU time (user + system) each side used in the whole run (warm-up included).
     pub cpu_sender_s: f64,
     pub cpu_receiver_s: f64,
-    /// Wall-clock time of the measurement.
+    /// Wall-clock time of the whole run (warm-up included), for the CPU shares.
     pub elapsed_s: f64,
+    /// Messages counted (the rates divide these by their own time, warm-up excluded).
     pub messages: u64,
+    /// Messages sent in the warm-up before counting.
+    pub warmup_messages: u64,
 }
 
 fn ping_pong(run: &mut Run, size: usize, warmup: Duration, budget: Duration) -> Result<Latency> {
@@ -255,15 +258,32 @@ fn ping_pong(run: &mut Run, size: usize, warmup: Duration, budget: Duration) -> 
     Ok(Latency::of(&hist))
 }
 
-fn one_way(run: &mut Run, size: usize, budget: Duration) -> Result<(u64, Duration, Duration)> {
+/// One throughput run: messages sent during the warm-up and then counted, the time the
+/// counted ones took (until the receiver acknowledged the last), the whole run's wall
+/// time and the sender's CPU time over the whole run.
+struct OneWay {
+    warm: u64,
+    sent: u64,
+    elapsed: Duration,
+    wall: Duration,
+    cpu: Duration,
+}
+
+fn one_way(run: &mut Run, size: usize, warmup: Duration, budget: Duration) -> Result<OneWay> {
     let msg = vec![0xa5u8; size];
     let mut buf = Vec::with_capacity(size);
     let cpu0 = ipcx::sys::cpu_time();
-    let t0 = Instant::now();
-    let mut sent = 0u64;
+    let start = Instant::now();
     // Read the clock every few messages (every message once they are big): a clock read
     // per small message would be measured too, and a long batch of big ones overshoots.
     let every = (4096 / size.max(1)).clamp(1, 64) as u64;
+    let mut warm = 0u64;
+    while warm % every != 0 || start.elapsed() < warmup {
+        run.end.send(&msg)?;
+        warm += 1;
+    }
+    let t0 = Instant::now();
+    let mut sent = 0u64;
     while sent % every != 0 || t0.elapsed() < budget {
         run.end.send(&msg)?;
         sent += 1;
@@ -272,7 +292,8 @@ fn one_way(run: &mut Run, size: usize, budget: Duration) -> Result<(u64, Duratio
     if !run.end.recv(&mut buf)? {
         bail!("the peer did not acknowledge");
     }
-    Ok((sent, t0.elapsed(), ipcx::sys::cpu_time() - cpu0))
+    let elapsed = t0.elapsed();
+    Ok(OneWay { warm, sent, elapsed, wall: start.elapsed(), cpu: ipcx::sys::cpu_time() - cpu0 })
 }
 
 struct Pinning {
@@ -328,7 +349,8 @@ pub struct LaneResult {
     msgs_per_s: f64,
     msgs_per_s_spread: (f64, f64),
     mb_per_s: f64,
-    /// CPU time of each side as a share of the throughput measurement's wall-clock time.
+    /// CPU time of each side as a share of the throughput run's wall-clock time (100% = one
+    /// CPU busy all the time).
     cpu_sender_pct: f64,
     cpu_receiver_pct: f64,
 }
@@ -413,7 +435,7 @@ fn machine() -> Machine {
 /// Time per measurement: --budget-ms, or in quick mode about 50 s shared among all the
 /// measurements (each lane, size, ipcx and raw, repetition, and the two scenarios, less
 /// about 10 ms each to start the child), at least 20 ms; full mode 500 ms.
-/// The warm-up before the ping-pong counts is a quarter of that.
+/// The warm-up before each scenario counts is a quarter of that.
 fn budget(quick: bool, measurements: usize, budget_ms: Option<u64>) -> (Duration, Duration) {
     let b = match (budget_ms, quick) {
         (Some(ms), _) => Duration::from_millis(ms),
@@ -511,7 +533,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 reps,
                 latency:
                     "ping-pong round trip, HDR histogram (3 significant digits) per repetition",
-                throughput: "one-way stream for the budget, then an end marker acknowledged",
+                throughput: "one-way stream: warm-up, then counted for the budget, then an end marker the peer acknowledges",
             },
             quick: args.quick,
             reps,
@@ -606,20 +628,24 @@ fn run_lanes(
                         lat.push(l?);
                         let mut r =
                             start(lane, raw, "sink", size, dir, &format!("t{seq}"), pinning)?;
-                        let t = one_way(&mut r, size, budget);
+                        let t = one_way(&mut r, size, warmup, budget);
                         let (n, child_cpu) = finish(r)?;
-                        let (sent, elapsed, cpu) = t?;
-                        if n != sent {
-                            bail!("{mech}: the receiver counted {n} messages, {sent} were sent");
+                        let t = t?;
+                        if n != t.warm + t.sent {
+                            bail!(
+                                "{mech}: the receiver counted {n} messages, {} were sent",
+                                t.warm + t.sent
+                            );
                         }
-                        let secs = elapsed.as_secs_f64();
+                        let secs = t.elapsed.as_secs_f64();
                         thr.push(Throughput {
-                            msgs_per_s: sent as f64 / secs,
-                            mb_per_s: sent as f64 * size as f64 / secs / 1e6,
-                            cpu_sender_s: cpu.as_secs_f64(),
+                            msgs_per_s: t.sent as f64 / secs,
+                            mb_per_s: t.sent as f64 * size as f64 / secs / 1e6,
+                            cpu_sender_s: t.cpu.as_secs_f64(),
                             cpu_receiver_s: child_cpu.as_secs_f64(),
-                            elapsed_s: secs,
-                            messages: sent,
+                            elapsed_s: t.wall.as_secs_f64(),
+                            messages: t.sent,
+                            warmup_messages: t.warm,
                         });
                         Ok(())
                     })();
@@ -738,6 +764,7 @@ mod tests {
             cpu_receiver_s: 0.25,
             elapsed_s: 1.0,
             messages: 1,
+            warmup_messages: 0,
         };
         summarize(mech, report::classic(mech), imp == "raw", 64, vec![lat], vec![thr], None)
     }
