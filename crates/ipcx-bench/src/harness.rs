@@ -398,6 +398,7 @@ pub fn run(args: &[String]) -> Result<()> {
     );
     let t0 = Instant::now();
     let mut seq = 0;
+    let mut verdicts = Vec::new();
     for &size in &sizes {
         println!();
         println!("== {} messages ==", fmt_size(size));
@@ -481,12 +482,40 @@ pub fn run(args: &[String]) -> Result<()> {
                     format!("{e:#}").replace('\n', " ")
                 ),
             }
+            if let (Some(i), Ok(f), false) = (ipcx, &r, lane.is_ipcx()) {
+                let ok = |b: bool| if b { "met" } else { "MISSED" };
+                verdicts.push(format!(
+                    "{:>6}  {:<38} latency {} ({:.2}x), throughput {} ({:.2}x)",
+                    fmt_size(size),
+                    lane.label(),
+                    ok(i.p50 <= f.p50),
+                    i.p50 / f.p50,
+                    ok(i.msgs_per_s >= f.msgs_per_s),
+                    i.msgs_per_s / f.msgs_per_s
+                ));
+            }
+            if ipcx.is_none() && !lane.is_ipcx() {
+                verdicts.push(format!(
+                    "{:>6}  {:<38} no figure: the ipcx {} lane was not measured",
+                    fmt_size(size),
+                    lane.label(),
+                    lane.mechanism()
+                ));
+            }
             rows.push((lane.as_ref(), r));
         }
     }
     // iceoryx2 leaves its (empty) directories behind; remove them if nothing else is there.
     for d in ["nodes", "services", ""] {
         let _ = std::fs::remove_dir(std::path::Path::new("/tmp/iceoryx2").join(d));
+    }
+    println!();
+    println!("targets (ipcx at least as fast as the peer on the same mechanism, by median):");
+    if verdicts.is_empty() {
+        println!("  none comparable: no peer had its ipcx lane measured in this run");
+    }
+    for v in &verdicts {
+        println!("  {v}");
     }
     println!();
     println!(
