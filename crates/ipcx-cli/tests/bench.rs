@@ -201,3 +201,23 @@ fn bad_input_is_refused_before_any_work() {
     refused(&["bench", "--budget-ms", "0"], dir.path(), "budget-ms");
     refused(&["bench", "--frobnicate"], dir.path(), "--frobnicate");
 }
+
+/// On a terminal, a progress bar is drawn on standard error (and erased at the end).
+/// `script(1)` gives the command a pseudo-terminal.
+#[test]
+fn progress_bar_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: script(1) from util-linux is not installed");
+        return;
+    }
+    let cmd = format!(
+        "{} bench --quick --lanes pipe --sizes 64 --reps 2 --budget-ms 5",
+        env!("CARGO_BIN_EXE_ipcx")
+    );
+    let o = run(Command::new("script").args(["-qec", &cmd, "/dev/null"]), Duration::from_secs(60));
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("\r\x1b[2K[#"), "no progress bar on a terminal: {out:?}");
+    assert!(out.contains("pipe raw 64 B"), "the bar names the lane: {out:?}");
+    assert!(out.contains("== 64 B messages =="), "{out}");
+}
