@@ -221,3 +221,27 @@ fn progress_bar_on_a_terminal() {
     assert!(out.contains("pipe raw 64 B"), "the bar names the lane: {out:?}");
     assert!(out.contains("== 64 B messages =="), "{out}");
 }
+
+/// A peer that never answers is stopped after the stall limit and its lane reported as
+/// failed, with the reason; the run goes on and ends.
+#[test]
+fn a_stalled_lane_is_stopped_and_reported() {
+    let t = Instant::now();
+    let o = run(
+        ipcx()
+            .args(["bench", "--lanes", "pipe", "--sizes", "64", "--reps", "1", "--budget-ms", "5"])
+            .args(["--stall-ms", "300"])
+            .env("IPCX_BENCH_PEER_HANG", "1"),
+        Duration::from_secs(60),
+    );
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{}\n{out}", text(&o.stderr));
+    for imp in ["ipcx", "raw"] {
+        let row = out
+            .lines()
+            .find(|l| l.starts_with("pipe ") && l.contains(&format!(" {imp} ")))
+            .unwrap_or_else(|| panic!("no {imp} row:\n{out}"));
+        assert!(row.contains("skipped: failed: no result within 0.3 s"), "{row}");
+    }
+    assert!(t.elapsed() < Duration::from_secs(20), "took {:?}", t.elapsed());
+}

@@ -15,6 +15,8 @@ use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -69,6 +71,9 @@ pub struct BenchArgs {
     /// measurements, at least 20 ms each; full mode 500 ms).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     budget_ms: Option<u64>,
+    /// (testing) How long a measurement may stall before its peer is stopped, in ms.
+    #[arg(long, hide = true, default_value_t = 60_000)]
+    stall_ms: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -112,6 +117,10 @@ pub fn peer(args: PeerArgs) -> Result<()> {
     }
     let lane = find_lane(&args.mechanism)?;
     let mut end = lane.open_child(&args.a, &args.b, args.raw, args.size)?;
+    // For the test of the watchdog: a peer that opens its end and then never answers.
+    if std::env::var_os("IPCX_BENCH_PEER_HANG").is_some() {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
     let mut buf = Vec::with_capacity(args.size);
     let cpu0 = ipcx::sys::cpu_time();
     let mut count = 0u64;
@@ -136,9 +145,64 @@ pub fn peer(args: PeerArgs) -> Result<()> {
 }
 
 struct Run {
-    child: std::process::Child,
+    /// Shared with the watchdog, which kills the child if the measurement stalls.
+    child: Arc<Mutex<Option<std::process::Child>>>,
+    stdout: std::process::ChildStdout,
     end: Box<dyn Endpoint>,
     _guard: Box<dyn std::any::Any>,
+    /// Set when the measurement is over (the watchdog stops).
+    done: Arc<AtomicBool>,
+    /// Set by the watchdog when it had to stop the child.
+    stalled: Arc<AtomicBool>,
+}
+
+/// How long one measurement may take, in milliseconds, before its child is stopped: a lane
+/// that loses a message or deadlocks is reported as failed instead of hanging the run.
+static STALL_MS: AtomicU64 = AtomicU64::new(60_000);
+
+fn stall_limit() -> Duration {
+    Duration::from_millis(STALL_MS.load(Ordering::Relaxed))
+}
+
+fn lock(
+    c: &Mutex<Option<std::process::Child>>,
+) -> std::sync::MutexGuard<'_, Option<std::process::Child>> {
+    c.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Kill the child once `limit` has passed; if this process is still stuck 10 s later (a
+/// mechanism that does not notice its peer died), give up the run with a clear message
+/// rather than hang.
+fn watchdog(
+    child: Arc<Mutex<Option<std::process::Child>>>,
+    limit: Duration,
+    what: String,
+    dir: PathBuf,
+) -> (Arc<AtomicBool>, Arc<AtomicBool>) {
+    let done = Arc::new(AtomicBool::new(false));
+    let stalled = Arc::new(AtomicBool::new(false));
+    let (d, st) = (done.clone(), stalled.clone());
+    std::thread::spawn(move || {
+        let t = Instant::now();
+        while !d.load(Ordering::Relaxed) {
+            if t.elapsed() > limit + Duration::from_secs(10) && st.load(Ordering::Relaxed) {
+                eprintln!(
+                    "ipcx: bench: the {what} lane made no progress for {} s, even after its \
+                     peer was stopped; giving up the run",
+                    t.elapsed().as_secs()
+                );
+                let _ = std::fs::remove_dir_all(&dir);
+                std::process::exit(1);
+            }
+            if t.elapsed() > limit && !st.swap(true, Ordering::Relaxed) {
+                if let Some(c) = lock(&child).as_mut() {
+                    let _ = c.kill();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    (done, stalled)
 }
 
 fn start(
@@ -166,18 +230,42 @@ fn start(
     for (fd, target) in &s.child_fds {
         ipcx::sys::hand_fd_to_child(&mut cmd, fd.as_raw_fd(), *target);
     }
-    let child = cmd.spawn().context("starting the benchmark peer")?;
+    let mut child = cmd.spawn().context("starting the benchmark peer")?;
     drop(s.child_fds);
-    let end = (s.open_parent)()?;
-    Ok(Run { child, end, _guard: s.guard })
+    let stdout = child.stdout.take().context("peer stdout")?;
+    let child = Arc::new(Mutex::new(Some(child)));
+    let what = format!("{mech} {} {mode}", if raw { "raw" } else { "ipcx" });
+    let (done, stalled) = watchdog(child.clone(), stall_limit(), what, dir.to_owned());
+    let end = match (s.open_parent)() {
+        Ok(end) => end,
+        Err(e) => {
+            // Do not leave the child waiting for a peer that will never come.
+            done.store(true, Ordering::Relaxed);
+            if let Some(mut c) = lock(&child).take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            return Err(e);
+        }
+    };
+    Ok(Run { child, stdout, end, _guard: s.guard, done, stalled })
 }
 
 fn finish(run: Run) -> Result<(u64, Duration)> {
-    let Run { mut child, end, _guard } = run;
+    let Run { child, mut stdout, end, _guard, done, stalled } = run;
     drop(end);
     let mut out = String::new();
-    child.stdout.take().context("peer stdout")?.read_to_string(&mut out)?;
-    let status = child.wait()?;
+    let read = stdout.read_to_string(&mut out);
+    let child = lock(&child).take();
+    done.store(true, Ordering::Relaxed);
+    let status = child.context("peer already reaped")?.wait()?;
+    if stalled.load(Ordering::Relaxed) {
+        bail!(
+            "no result within {} s: the measurement stalled and was stopped",
+            stall_limit().as_secs_f64()
+        );
+    }
+    read?;
     if !status.success() {
         bail!("the benchmark peer failed ({status})");
     }
@@ -480,6 +568,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         check_writable(p, "SVG charts")?;
     }
     let reps = args.reps.unwrap_or(if args.quick { 3 } else { 5 }).max(1);
+    STALL_MS.store(args.stall_ms.max(1), Ordering::Relaxed);
     let measurements = lanes.len() * args.sizes.len() * 2 * reps * 2;
     let (warmup, budget) = budget(args.quick, measurements, args.budget_ms);
     // Describe the machine before pinning narrows this process to one CPU.
