@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use anyhow::Result;
-use ipcx::{BoxReceiver, BoxSender, OpenOptions};
+use ipcx::{BoxReceiver, BoxSender, ErrorKind, OpenOptions};
 
 use crate::harness::{End, Lane, Prepared};
 
@@ -31,7 +31,19 @@ fn open(rx: &str, tx: &str) -> Result<Box<dyn End>> {
     let tx_addr = tx.to_owned();
     let sender = std::thread::spawn(move || {
         let opts = OpenOptions::new().open_timeout(Some(Duration::from_secs(10)));
-        ipcx::open_sender_with(&tx_addr, &opts)
+        // The other process creates this channel: wait for it even where the mechanism
+        // does not wait by itself.
+        let t = std::time::Instant::now();
+        loop {
+            match ipcx::open_sender_with(&tx_addr, &opts) {
+                Err(e)
+                    if e.kind() == ErrorKind::NotFound && t.elapsed() < Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                r => break r,
+            }
+        }
     });
     let rx = ipcx::open_receiver_with(rx, &OpenOptions::new().create(true));
     let tx = sender.join().map_err(|_| anyhow::anyhow!("opening {tx} panicked"))?;
@@ -111,6 +123,12 @@ impl Lane for PipeLane {
     }
 }
 
+/// The ring's capacity for messages of `size` bytes, as `ipcx bench` sizes it: room for
+/// at least 8 of them, at least 256 KiB.
+fn ring(size: usize) -> usize {
+    ((size + 8) * 8).next_power_of_two().max(256 << 10)
+}
+
 fn tmp(id: &str, ab: &str, ext: &str) -> String {
     std::env::temp_dir().join(format!("ipcx-peers-{id}-{ab}.{ext}")).display().to_string()
 }
@@ -128,19 +146,33 @@ pub fn lanes() -> Vec<Box<dyn Lane>> {
             key: "ipcx-unix-seqpacket",
             label: "ipcx unix seqpacket",
             mechanism: "unix-seqpacket",
-            addr: |id, ab, _| format!("unix-seqpacket:{}", tmp(id, ab, "sock")),
+            addr: |id, ab, size| {
+                format!("unix-seqpacket:{}?max={}", tmp(id, ab, "sock"), size.max(1 << 16))
+            },
         }),
         Box::new(ByAddress {
             key: "ipcx-posix-mq",
             label: "ipcx POSIX queue",
             mechanism: "posix-mq",
-            addr: |id, ab, size| format!("posix-mq:/ipcx-peers-{id}-{ab}?msgsize={size}"),
+            // Fewer messages when they are big, so that both queues fit RLIMIT_MSGQUEUE.
+            addr: |id, ab, size| {
+                let maxmsg = (300_000 / size).clamp(1, 10);
+                format!("posix-mq:/ipcx-peers-{id}-{ab}?maxmsg={maxmsg}&msgsize={size}")
+            },
         }),
         Box::new(ByAddress {
             key: "ipcx-shm",
             label: "ipcx shared-memory ring",
             mechanism: "shm",
-            addr: |id, ab, _| format!("shm:/ipcx-peers-{id}-{ab}"),
+            addr: |id, ab, size| format!("shm:/ipcx-peers-{id}-{ab}?capacity={}", ring(size)),
+        }),
+        Box::new(ByAddress {
+            key: "ipcx-shm-spin",
+            label: "ipcx shared-memory ring, spinning",
+            mechanism: "shm-spin",
+            addr: |id, ab, size| {
+                format!("shm:/ipcx-peers-{id}-{ab}?capacity={}&spin=1", ring(size))
+            },
         }),
     ]
 }

@@ -375,8 +375,9 @@ impl Lane for Iceoryx2 {
     fn label(&self) -> &'static str {
         "iceoryx2 0.7 publish-subscribe"
     }
+    /// Busy-polled, so it is compared with the spinning ring.
     fn mechanism(&self) -> &'static str {
-        "shm"
+        "shm-spin"
     }
     fn prepare(&self, id: &str, size: usize) -> Result<Prepared> {
         let id = id.to_owned();
@@ -475,8 +476,14 @@ impl<E: raw_sync::events::EventInit + 'static> Lane for SharedMemory<E> {
             "shared_memory 0.12+raw_sync Event"
         }
     }
+    /// The spinning `BusyEvent` is compared with the spinning ring, `Event` (which sleeps
+    /// in the kernel) with the blocking one.
     fn mechanism(&self) -> &'static str {
-        "shm"
+        if self.busy {
+            "shm-spin"
+        } else {
+            "shm"
+        }
     }
     fn prepare(&self, id: &str, size: usize) -> Result<Prepared> {
         if E::size_of(None) > EV {
