@@ -901,7 +901,21 @@ mod tests {
 
     #[test]
     fn classic_table_knows_the_mechanisms() {
-        for m in ["pipe", "fifo", "sysv-mq", "posix-mq", "unix", "unix-seqpacket", "tcp", "shm"] {
+        for m in [
+            "pipe",
+            "fifo",
+            "sysv-mq",
+            "posix-mq",
+            "unix",
+            "unix-seqpacket",
+            "tcp",
+            "shm",
+            "shm-spin",
+            "mmap-log",
+            "mmap-log-sync",
+            "cacheline",
+            "memcpy",
+        ] {
             assert_ne!(report::classic(m).medium, "-", "{m}");
         }
         assert!(report::classic("memcpy").limit && !report::classic("shm").kernel);

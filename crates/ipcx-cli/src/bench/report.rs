@@ -76,6 +76,9 @@ pub fn classic(name: &str) -> Classic {
             "host",
             false,
         ),
+        "mmap-log-sync" => {
+            c("durable log, each record synced", "mapped file", "record", "one-way", "host", true)
+        }
         "mmap" | "mmap-log" => c(
             "durable log, replay, many readers",
             "mapped file",
