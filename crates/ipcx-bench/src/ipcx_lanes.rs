@@ -47,7 +47,10 @@ fn open(rx: &str, tx: &str) -> Result<Box<dyn End>> {
     });
     let rx = ipcx::open_receiver_with(rx, &OpenOptions::new().create(true));
     let tx = sender.join().map_err(|_| anyhow::anyhow!("opening {tx} panicked"))?;
-    Ok(Box::new(IpcxEnd { tx: tx?, rx: rx? }))
+    // The receiver's error first: it is the cause when both fail (the sender then waited
+    // for a channel that could not be made).
+    let rx = rx?;
+    Ok(Box::new(IpcxEnd { tx: tx?, rx }))
 }
 
 /// A lane whose two channels are named by addresses built from the run's id.

@@ -702,6 +702,9 @@ fn run_lanes(
                 let mut lat = Vec::new();
                 let mut thr = Vec::new();
                 let mut skipped = lane.unavailable().map(|why| format!("unavailable: {why}"));
+                if raw && lane.classic().limit {
+                    skipped = Some("a hardware-limit lane has no raw form".into());
+                }
                 for rep in 0..reps {
                     if skipped.is_some() {
                         progress.done += reps - rep;
