@@ -522,13 +522,13 @@ fn machine() -> Machine {
 
 /// Time per measurement: --budget-ms, or in quick mode about 50 s shared among all the
 /// measurements (each lane, size, ipcx and raw, repetition, and the two scenarios, less
-/// about 10 ms each to start the child), at least 20 ms; full mode 500 ms.
-/// The warm-up before each scenario counts is a quarter of that.
+/// about 20 ms each to start the child and set up its channels), at least 20 ms; full
+/// mode 500 ms. The warm-up before each scenario counts is a quarter of that.
 fn budget(quick: bool, measurements: usize, budget_ms: Option<u64>) -> (Duration, Duration) {
     let b = match (budget_ms, quick) {
         (Some(ms), _) => Duration::from_millis(ms),
         (None, true) => {
-            let per = 50_000.0 / measurements.max(1) as f64 - 10.0;
+            let per = 50_000.0 / measurements.max(1) as f64 - 20.0;
             Duration::from_secs_f64((per / 1.25).clamp(20.0, 150.0) / 1e3)
         }
         (None, false) => Duration::from_millis(500),
@@ -891,7 +891,7 @@ mod tests {
         // 12 lanes: about 50 s in all.
         let m = 12 * 3 * 2 * 3 * 2;
         let b = budget(true, m, None).1;
-        let total = m as f64 * (b.as_secs_f64() * 1.25 + 0.010);
+        let total = m as f64 * (b.as_secs_f64() * 1.25 + 0.020);
         assert!((45.0..=55.0).contains(&total), "{b:?} -> {total} s");
         // Never below the floor; an explicit budget wins; full mode is longer.
         assert_eq!(budget(true, 100_000, None).1, Duration::from_millis(20));
