@@ -10,7 +10,16 @@ pub fn run(mechanism: &str) -> Result<()> {
     match mechanism {
         "pipe" => pipe_demo(),
         "fifo" => fifo_demo(),
-        other => bail!("demo `{other}`: unknown mechanism; expected pipe or fifo"),
+        "mq" => mq_demo(),
+        "shm" => shm_demo(),
+        // The other process of `ipcx demo shm` (hidden).
+        "shm-peer" => shm_demo_peer(),
+        "socket" => socket_demo(),
+        "mmap" => crate::demo_mmap::run(),
+        "mmap-peer" => crate::demo_mmap::peer(),
+        other => {
+            bail!("demo `{other}`: unknown mechanism; expected pipe, fifo, mq, shm, socket or mmap")
+        }
     }
 }
 
@@ -74,4 +83,151 @@ fn fifo_demo_in(dir: &std::path::Path) -> Result<()> {
     println!("What happened: a FIFO was made at {} (mkfifo, mode 0600); an unrelated writer process opened it by name and wrote three 80-byte records, each one atomic write(2).", path.display());
     println!("The reader read exactly 80 bytes per record, so the boundaries held; the FIFO was removed afterwards, as its creator does on exit.");
     Ok(())
+}
+
+fn send_child(addr: &str, msg: &str) -> Result<()> {
+    let status =
+        Command::new(me()?).args(["send", addr, msg]).status().context("starting a sender")?;
+    if !status.success() {
+        bail!("the sender of `{msg}` failed: {status}");
+    }
+    Ok(())
+}
+
+fn mq_demo() -> Result<()> {
+    use ipcx::sysv_mq::{Queue, Selector};
+    // System V: messages carry a type; a receiver picks by type.
+    let key = 0x4950_0000 | (std::process::id() as i32 & 0xffff);
+    let mut q = Queue::create(ipcx::address::SysvKey::Key(key), 0o600)?;
+    for (t, m) in [(1, "job A"), (3, "report"), (2, "job C"), (1, "job B")] {
+        send_child(&format!("sysv-mq:{key}?type={t}"), m)?;
+    }
+    println!("System V queue key {key:#x} (id {}): 4 senders each sent one message with a type (1, 3, 2, 1).", q.id());
+    let mut buf = Vec::new();
+    let t = q.recv_into(Selector::Type(3), &mut buf)?;
+    println!("  receive type 3 only        -> type {t}: {}", String::from_utf8_lossy(&buf));
+    while let Ok(t) = q.try_recv_into(Selector::AtMost(2), &mut buf) {
+        println!("  receive lowest type <= 2   -> type {t}: {}", String::from_utf8_lossy(&buf));
+    }
+    q.remove()?;
+    // POSIX: messages carry a priority; the highest comes out first.
+    let name = format!("/ipcx-demo-{}", std::process::id());
+    let pq = ipcx::posix_mq::Queue::create(&name)?;
+    for (p, m) in [(0, "routine"), (7, "urgent"), (0, "routine 2")] {
+        send_child(&format!("posix-mq:{name}?prio={p}"), m)?;
+    }
+    println!("POSIX queue {name}: 3 senders sent priorities 0, 7, 0.");
+    for _ in 0..3 {
+        let p = pq.recv_into(&mut buf)?;
+        println!("  receive                    -> priority {p}: {}", String::from_utf8_lossy(&buf));
+    }
+    drop(pq);
+    println!("What happened: the kernel kept each message whole in a queue that outlives its senders (msgsnd, mq_send).");
+    println!("msgrcv picked messages by type (3, then lowest <= 2 in order); mq_receive gave the highest priority first, FIFO within one priority. Both queues were removed by their creator afterwards.");
+    Ok(())
+}
+
+const SHM_ENV: &str = "IPCX_DEMO_SHM";
+
+/// Two processes talk both ways over a duplex channel (two rings), then share a raw
+/// segment with typed, atomic access.
+fn shm_demo() -> Result<()> {
+    let tag = format!("ipcx-demo-{}", std::process::id());
+    let (a, b, raw) = (format!("/{tag}-ping"), format!("/{tag}-pong"), format!("/{tag}-raw"));
+    let ping = ipcx::shm::Ring::create(&format!("shm:{a}?capacity=65536"))?;
+    let pong = ipcx::shm::Ring::create(&format!("shm:{b}?capacity=65536"))?;
+    let seg = ipcx::shm::Segment::create(&raw, 4096, 0o600)?;
+    seg.write_bytes(16, b"written by the parent")?;
+    let mut tx = ipcx::open_sender(&format!("shm:{a}"))?;
+    let mut rx = ipcx::open_receiver(&format!("shm:{b}"))?;
+    let mut child = Command::new(me()?)
+        .args(["demo", "shm-peer"])
+        .env(SHM_ENV, format!("{a} {b} {raw}"))
+        .spawn()
+        .context("starting the other process")?;
+    for i in 0..3 {
+        let msg = format!("ping {i} from pid {}", std::process::id());
+        ipcx::Sender::send(&mut tx, msg.as_bytes())?;
+        let reply = rx.recv()?;
+        println!("parent sent {msg:?}, got back {:?}", String::from_utf8_lossy(&reply));
+    }
+    ipcx::Sender::send(&mut tx, b"")?;
+    let status = child.wait().context("waiting for the other process")?;
+    if !status.success() {
+        bail!("the other process failed: {status}");
+    }
+    let visits = seg.load_u64(0, std::sync::atomic::Ordering::SeqCst)?;
+    let mut note = [0u8; 20];
+    seg.read_bytes(64, &mut note)?;
+    println!(
+        "raw segment shm:{raw}: counter = {visits}, the child left {:?}",
+        String::from_utf8_lossy(&note)
+    );
+    drop((tx, rx, ping, pong, seg));
+    println!("What happened: two rings in POSIX shared memory (shm_open + mmap, mode 0600) made one duplex channel; each message was copied into the ring and published by one atomic index store, with no system call while the other side was awake.");
+    println!("Then both processes mapped a raw 4 KiB segment: the child incremented a shared counter atomically and copied bytes in; every segment was removed by its creator at the end.");
+    Ok(())
+}
+
+fn shm_demo_peer() -> Result<()> {
+    let names = std::env::var(SHM_ENV).context("shm-peer is started by `ipcx demo shm`")?;
+    let mut it = names.split(' ');
+    let (Some(a), Some(b), Some(raw)) = (it.next(), it.next(), it.next()) else {
+        bail!("shm-peer: expected three names in {SHM_ENV}");
+    };
+    let mut rx = ipcx::open_receiver(&format!("shm:{a}"))?;
+    let mut tx = ipcx::open_sender(&format!("shm:{b}"))?;
+    let mut buf = Vec::new();
+    loop {
+        rx.recv_into(&mut buf)?;
+        if buf.is_empty() {
+            break;
+        }
+        let reply =
+            format!("pong from pid {} to {}", std::process::id(), String::from_utf8_lossy(&buf));
+        ipcx::Sender::send(&mut tx, reply.as_bytes())?;
+    }
+    let seg = ipcx::shm::Segment::open(raw, Some(4096))?;
+    seg.atomic_u64(0)?.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let mut note = [0u8; 21];
+    seg.read_bytes(16, &mut note)?;
+    println!("child read from the raw segment: {:?}", String::from_utf8_lossy(&note));
+    seg.write_bytes(64, b"hello from the child")?;
+    Ok(())
+}
+
+fn socket_demo() -> Result<()> {
+    use ipcx::address::Address;
+    use ipcx::Sender;
+    let dir = std::env::temp_dir().join(format!("ipcx-demo-{}", std::process::id()));
+    std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("demo.sock");
+    let addr = Address::parse(&format!("unix:{}", path.display()))?;
+    let result = (|| -> Result<()> {
+        let listener = ipcx::socket::listen(&addr)?;
+        println!("server: listening on {} (socket file mode 0600)", listener.address());
+        let client_addr = addr.clone();
+        let client = std::thread::spawn(move || -> Result<Vec<u8>> {
+            let mut c =
+                ipcx::socket::connect(&client_addr, Some(std::time::Duration::from_secs(5)))?;
+            c.send(b"What is the answer?")?;
+            Ok(c.recv()?)
+        });
+        let mut conn = listener.accept()?;
+        let request = conn.recv()?;
+        let p = conn.peer_cred().context("a Unix connection always has credentials")?;
+        println!("server: request: {}", String::from_utf8_lossy(&request));
+        println!(
+            "server: the client is pid {}, uid {}, gid {} (SO_PEERCRED, from the kernel)",
+            p.pid, p.uid, p.gid
+        );
+        conn.send(b"42")?;
+        let answer = client.join().map_err(|_| anyhow::anyhow!("the client thread panicked"))??;
+        println!("client: answer: {}", String::from_utf8_lossy(&answer));
+        println!("What happened: the server bound a Unix stream socket (socket(2), bind(2), listen(2)); the client connected (connect(2)) and sent a length-prefixed request.");
+        println!("The server accepted (accept4(2)), asked the kernel who the client was (getsockopt SO_PEERCRED: it cannot be forged), and answered on the same connection. The socket file is removed when the server closes.");
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod demo_mmap;
 mod io;
 
 use std::process::ExitCode;
@@ -30,9 +31,11 @@ enum Command {
     Send(SendArgs),
     /// Receive messages and print them, one line each (or as --framing says).
     Recv(RecvArgs),
+    /// Move messages from one address to another, keeping boundaries, until FROM ends.
+    Relay(RelayArgs),
     /// Run both sides of a classic example and explain what happened.
     Demo {
-        /// Which mechanism: pipe or fifo.
+        /// Which mechanism: pipe, fifo, mq, shm, socket or mmap.
         mechanism: String,
     },
     /// Measure latency and throughput of every mechanism beside its raw system calls.
@@ -86,6 +89,55 @@ struct RecvArgs {
     /// on the wire.
     #[arg(long)]
     framing: Option<String>,
+    /// Print each System V message's type (`type=N` before the message; on standard
+    /// error with --framing raw or length).
+    #[arg(long)]
+    show_type: bool,
+    /// Print each POSIX message's priority (`priority=N`, placed as --show-type's).
+    #[arg(long)]
+    show_priority: bool,
+    /// For a socket address: listen (bind) and serve any number of clients until killed
+    /// or --count messages; without it, connect to a server as a client.
+    #[arg(long)]
+    listen: bool,
+    /// With --listen on a Unix socket: serve only clients of this uid (repeatable); a
+    /// refused client is closed unserved and logged on standard error.
+    #[arg(long = "allow-uid", value_name = "UID")]
+    allow_uid: Vec<u32>,
+    /// mmap: logs: start at the oldest record (a named reader is rewound there).
+    #[arg(long, conflicts_with = "from_end")]
+    from_start: bool,
+    /// mmap: logs: start at the end, showing only records appended from now on.
+    #[arg(long)]
+    from_end: bool,
+    /// mmap: logs: read as the named reader NAME, whose position is kept in the log, so
+    /// the next `recv --reader NAME` resumes after the last record printed.
+    #[arg(long, value_name = "NAME")]
+    reader: Option<String>,
+    /// mmap: logs: at the end of the log, wait for more records (without it, recv stops
+    /// at the end and exits 0).
+    #[arg(long)]
+    follow: bool,
+    /// mmap: logs: skip damaged records instead of stopping at the first one.
+    #[arg(long)]
+    skip_corrupted: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct RelayArgs {
+    /// Where messages come from. A socket address listens (serving its clients).
+    from: String,
+    /// Where they go. A socket address connects to a server.
+    to: String,
+    /// Create FROM if it is a FIFO, queue or ring that does not exist (removed on exit).
+    #[arg(long)]
+    create: bool,
+    /// Keep going when FROM's peers leave (a FIFO's writers, a listener's clients).
+    #[arg(long)]
+    persist: bool,
+    /// How long to wait for TO's peer to be there (default 10s).
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<Duration>,
 }
 
 fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
@@ -136,6 +188,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Send(a) => send(a),
         Command::Recv(a) => recv(a),
+        Command::Relay(a) => relay(a),
         Command::Demo { mechanism } => demo::run(&mechanism),
         Command::Bench(a) => bench::run(a),
         Command::BenchPeer(a) => bench::peer(a),
@@ -176,17 +229,54 @@ fn send(a: SendArgs) -> Result<()> {
     }
 }
 
+/// Turn recv's log flags into `mmap:` address options; refuse them for other addresses.
+fn apply_log_flags(address: &str, a: &RecvArgs) -> Result<(String, bool)> {
+    let mut addr = ipcx::Address::parse(address)?;
+    let is_log = matches!(addr.target(), ipcx::address::Target::Mmap(_));
+    let any = a.from_start || a.from_end || a.reader.is_some() || a.follow || a.skip_corrupted;
+    if !is_log {
+        if any {
+            bail!("--from-start, --from-end, --reader, --follow and --skip-corrupted are for mmap: logs");
+        }
+        return Ok((address.to_owned(), false));
+    }
+    if let Some(r) = &a.reader {
+        addr.set_param("reader", r.as_str());
+    }
+    if a.from_start {
+        addr.set_param("from", "start");
+    }
+    if a.from_end {
+        addr.set_param("from", "end");
+    }
+    if a.skip_corrupted {
+        addr.set_param("skip", "corrupted");
+    }
+    Ok((ipcx::Address::parse(&addr.to_string())?.to_string(), !a.follow))
+}
+
 fn recv(a: RecvArgs) -> Result<()> {
     use ipcx::Receiver;
     let addr = apply_framing(&a.address, a.framing.as_deref())?;
+    let (mut addr, stop_at_end) = apply_log_flags(&addr, &a)?;
+    if !a.allow_uid.is_empty() {
+        addr = with_allow_uids(&addr, &a.allow_uid, a.listen)?;
+    }
     let output: Framing = a.framing.as_deref().unwrap_or("lines").parse()?;
-    let persist = a.count.is_some();
+    let persist = a.count.is_some() || a.listen;
     let opts = ipcx::OpenOptions::new()
-        .create(a.create)
+        .create(a.create || a.listen)
         .keep(a.keep)
         .persist(persist)
         .open_timeout(a.timeout);
-    let wait = ipcx::Wait::from_option(a.timeout);
+    let wait = if stop_at_end { ipcx::Wait::Never } else { ipcx::Wait::from_option(a.timeout) };
+    let scheme = ipcx::Address::parse(&addr)?.scheme();
+    if a.show_type && scheme != "sysv-mq" {
+        bail!("--show-type is for System V queues (sysv-mq:), not {scheme}: addresses");
+    }
+    if a.show_priority && scheme != "posix-mq" {
+        bail!("--show-priority is for POSIX queues (posix-mq:), not {scheme}: addresses");
+    }
     let mut rx = ipcx::open_receiver_with(&addr, &opts)?;
     let mut out = io::Output::new(output);
     let mut buf = Vec::new();
@@ -194,10 +284,17 @@ fn recv(a: RecvArgs) -> Result<()> {
     while a.count.is_none_or(|c| got < c) {
         match rx.recv_wait(&mut buf, wait) {
             Ok(()) => {
-                out.message(&buf, rx.last_label())?;
+                let label = rx.last_label().filter(|l| match l {
+                    ipcx::Label::Type(_) => a.show_type,
+                    ipcx::Label::Priority(_) => a.show_priority,
+                    _ => false,
+                });
+                out.message(&buf, label)?;
                 got += 1;
             }
             Err(e) if e.kind() == ErrorKind::Disconnected && a.count.is_none() => break,
+            // A log without --follow: its end is the end of the output.
+            Err(e) if e.kind() == ErrorKind::WouldBlock && stop_at_end => break,
             Err(e) if e.kind() == ErrorKind::TimedOut => {
                 let want = a.count.map(|c| format!(" of {c}")).unwrap_or_default();
                 bail!("recv {}: timed out after {got}{want} message(s)", rx.address());
@@ -206,6 +303,52 @@ fn recv(a: RecvArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--allow-uid` as the address's `allow_uid=` option (a server's allow list).
+fn with_allow_uids(address: &str, uids: &[u32], listen: bool) -> Result<String> {
+    let mut addr = ipcx::Address::parse(address)?;
+    if !listen {
+        bail!("--allow-uid restricts the clients of a server: add --listen");
+    }
+    let list = uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    addr.set_param("allow_uid", list);
+    Ok(ipcx::Address::parse(&addr.to_string())?.to_string())
+}
+
+fn is_socket(addr: &str) -> Result<bool> {
+    Ok(matches!(
+        ipcx::Address::parse(addr)?.target(),
+        ipcx::address::Target::Unix(..) | ipcx::address::Target::Tcp(..)
+    ))
+}
+
+fn relay(a: RelayArgs) -> Result<()> {
+    use ipcx::{Receiver, Sender};
+    // A socket FROM listens: the relay is the server its clients send to.
+    let from_opts =
+        ipcx::OpenOptions::new().create(a.create || is_socket(&a.from)?).persist(a.persist);
+    let mut rx = ipcx::open_receiver_with(&a.from, &from_opts)
+        .with_context(|| format!("opening {} to relay from", a.from))?;
+    let to_opts =
+        ipcx::OpenOptions::new().open_timeout(Some(a.timeout.unwrap_or(Duration::from_secs(10))));
+    let mut tx = ipcx::open_sender_with(&a.to, &to_opts)
+        .with_context(|| format!("opening {} to relay to", a.to))?;
+    let mut buf = Vec::new();
+    let mut moved = 0u64;
+    loop {
+        match rx.recv_into(&mut buf) {
+            Ok(()) => {
+                tx.send(&buf).with_context(|| format!("after {moved} message(s)"))?;
+                moved += 1;
+            }
+            Err(e) if e.kind() == ErrorKind::Disconnected => {
+                eprintln!("ipcx relay: {} ended; {moved} message(s) moved to {}", a.from, a.to);
+                return Ok(());
+            }
+            Err(e) => return Err(e).context(format!("after {moved} message(s)")),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -251,8 +251,13 @@ fn bad_input_gives_one_clear_line_and_leaves_nothing() {
         ),
         (vec!["send".into(), format!("fifo:{}", link.display()), "m".into()], "symbolic link"),
         (
-            vec!["recv".into(), "posix-mq:/nope".into(), "--count".into(), "1".into()],
-            "does not implement",
+            vec![
+                "recv".into(),
+                format!("posix-mq:/{}", ipcx_tests::unique("nope")),
+                "--count".into(),
+                "1".into(),
+            ],
+            "no POSIX queue has this name",
         ),
         (vec!["demo".into(), "carrier-pigeon".into()], "unknown mechanism"),
     ];

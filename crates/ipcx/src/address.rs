@@ -109,15 +109,23 @@ const SCHEMES: &[(&str, &[&str], &str)] = &[
     ("fifo", &["mode", "framing", "max", "atomic"], "fifo:/path/to/fifo"),
     (
         "sysv-mq",
-        &["mode", "type", "proj", "max"],
+        &["mode", "type", "proj", "max", "qbytes"],
         "sysv-mq:KEY (decimal or 0x hex, not 0) or sysv-mq:/existing/path?proj=N",
     ),
     ("posix-mq", &["mode", "prio", "maxmsg", "msgsize"], "posix-mq:/name (one leading slash)"),
     ("shm", &["mode", "capacity", "spin"], "shm:/name (one leading slash)"),
     ("sysv-shm", &["mode", "capacity", "spin", "proj"], "sysv-shm:KEY or sysv-shm:/path?proj=N"),
-    ("mmap", &["mode", "sync", "reader", "segment", "retain"], "mmap:/path/to/log"),
-    ("unix", &["mode", "framing", "max"], "unix:/path/to/socket or unix:@abstract-name"),
-    ("unix-seqpacket", &["mode", "max"], "unix-seqpacket:/path or unix-seqpacket:@name"),
+    ("mmap", &["mode", "sync", "reader", "segment", "retain", "from", "skip"], "mmap:/path/to/log"),
+    (
+        "unix",
+        &["mode", "framing", "max", "allow_uid"],
+        "unix:/path/to/socket or unix:@abstract-name",
+    ),
+    (
+        "unix-seqpacket",
+        &["mode", "max", "allow_uid"],
+        "unix-seqpacket:/path or unix-seqpacket:@name",
+    ),
     ("unix-dgram", &["mode", "max"], "unix-dgram:/path or unix-dgram:@name"),
     ("tcp", &["framing", "max"], "tcp:HOST:PORT, tcp:[IPv6]:PORT or tcp::PORT (loopback)"),
 ];
@@ -417,7 +425,7 @@ fn sysv_key(body: &str, params: &[(String, String)]) -> std::result::Result<Sysv
 /// The longest POSIX IPC name Linux accepts, without the leading slash (NAME_MAX).
 pub const POSIX_NAME_MAX: usize = 255;
 
-fn check_posix_name(body: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_posix_name(body: &str) -> std::result::Result<(), String> {
     let Some(rest) = body.strip_prefix('/') else {
         return Err(format!("name `{body}` must start with a slash"));
     };

@@ -303,6 +303,11 @@ impl<S: StreamIo> StreamSender<S> {
         &self.io
     }
 
+    /// The underlying stream, mutably (writing to it directly between messages only).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
     /// The framing in use.
     pub fn framing(&self) -> Framing {
         self.framing
@@ -458,6 +463,12 @@ impl<S: StreamIo> StreamReceiver<S> {
         &self.io
     }
 
+    /// The underlying stream, mutably (for its own settings; reading from it directly
+    /// would put the framing out of step).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
     /// The framing in use.
     pub fn framing(&self) -> Framing {
         self.framing
@@ -551,7 +562,11 @@ impl<S: StreamIo> StreamReceiver<S> {
             if out.len() == len {
                 return Ok(());
             }
-            let step = if len - out.len() >= self.buf.len() / 2 {
+            // A large rest, or the rest of a frame already being read directly, goes
+            // straight into the caller's buffer (never past the frame's end).
+            let direct =
+                self.last_len >= self.buf.len() / 2 && !out.is_empty() && self.start == self.end;
+            let step = if direct || len - out.len() >= self.buf.len() / 2 {
                 // A large rest goes straight into the caller's buffer: one copy.
                 let want = len - out.len();
                 out.reserve(want);

@@ -8,10 +8,10 @@
 //! |---|---|---|---|---|
 //! | pipe | [`pipe`] | parent and child | stream (framed by ipcx) | one machine |
 //! | named pipe | [`fifo`] | unrelated processes that share a path | stream (framed) | one machine |
-//! | message queue | `sysv_mq`, `posix_mq` | many processes, messages by type or priority | message | one machine |
-//! | shared memory | `shm` | the highest speed | message in a ring, or raw region | one machine |
-//! | memory-mapped file | `mmap` | large or lasting data | record in a log | one machine |
-//! | socket | `socket` | client/server, other machines | stream or datagram | network |
+//! | message queue | [`sysv_mq`], [`posix_mq`] | many processes, messages by type or priority | message | one machine |
+//! | shared memory | [`shm`] | the highest speed | message in a ring, or raw region | one machine |
+//! | memory-mapped file | [`mmap`] | large or lasting data | record in a log | one machine |
+//! | socket | [`socket`] | client/server, other machines | stream or datagram | network |
 //!
 //! ## One message API
 //!
@@ -67,8 +67,13 @@ pub mod address;
 pub mod error;
 pub mod fifo;
 pub mod frame;
+pub mod mmap;
 pub mod pipe;
+pub mod posix_mq;
+pub mod shm;
+pub mod socket;
 pub mod sys;
+pub mod sysv_mq;
 
 use std::time::{Duration, Instant};
 
@@ -297,7 +302,13 @@ pub fn open_sender_with(addr: &str, opts: &OpenOptions) -> Result<BoxSender> {
     match a.target() {
         address::Target::Pipe(end) => Ok(Box::new(pipe::open_sender(end, a.framing()?, &a)?)),
         address::Target::Fifo(_) => Ok(Box::new(fifo::open_sender(&a, opts)?)),
-        _ => Err(not_yet(&a)),
+        address::Target::SysvMq(_) => Ok(Box::new(sysv_mq::open_sender(&a, opts)?)),
+        address::Target::PosixMq(_) => Ok(Box::new(posix_mq::open_sender(&a, opts)?)),
+        address::Target::Shm(_) | address::Target::SysvShm(_) => {
+            Ok(Box::new(shm::open_sender(&a, opts)?))
+        }
+        address::Target::Unix(..) | address::Target::Tcp(..) => socket::open_sender(&a, opts),
+        address::Target::Mmap(_) => Ok(Box::new(mmap::log::open_sender(&a, opts)?)),
     }
 }
 
@@ -307,18 +318,12 @@ pub fn open_receiver_with(addr: &str, opts: &OpenOptions) -> Result<BoxReceiver>
     match a.target() {
         address::Target::Pipe(end) => Ok(Box::new(pipe::open_receiver(end, a.framing()?, &a)?)),
         address::Target::Fifo(_) => Ok(Box::new(fifo::open_receiver(&a, opts)?)),
-        _ => Err(not_yet(&a)),
+        address::Target::SysvMq(_) => Ok(Box::new(sysv_mq::open_receiver(&a, opts)?)),
+        address::Target::PosixMq(_) => Ok(Box::new(posix_mq::open_receiver(&a, opts)?)),
+        address::Target::Shm(_) | address::Target::SysvShm(_) => {
+            Ok(Box::new(shm::open_receiver(&a, opts)?))
+        }
+        address::Target::Unix(..) | address::Target::Tcp(..) => socket::open_receiver(&a, opts),
+        address::Target::Mmap(_) => Ok(Box::new(mmap::log::open_receiver(&a, opts)?)),
     }
-}
-
-fn not_yet(a: &Address) -> Error {
-    Error::new(
-        ErrorKind::Unsupported,
-        "open",
-        a.to_string(),
-        format!(
-            "{}: addresses parse, but this build of ipcx does not implement them yet",
-            a.scheme()
-        ),
-    )
 }

@@ -27,13 +27,31 @@ mod report;
 mod svg;
 
 mod lane;
+mod mmap;
+mod mq;
+mod shm;
+mod socket;
 mod stream;
 
 use lane::{Endpoint, Lane};
 
 /// Every lane, in report order.
 fn lanes() -> Vec<Box<dyn Lane>> {
-    vec![Box::new(stream::PipeLane), Box::new(stream::FifoLane)]
+    vec![
+        Box::new(stream::PipeLane),
+        Box::new(stream::FifoLane),
+        Box::new(mq::SysvMqLane),
+        Box::new(mq::PosixMqLane),
+        Box::new(shm::ShmLane { spin: false }),
+        Box::new(shm::ShmLane { spin: true }),
+        Box::new(shm::CachelineLane),
+        Box::new(shm::MemcpyLane),
+        Box::new(socket::SocketLane("unix")),
+        Box::new(socket::SocketLane("unix-seqpacket")),
+        Box::new(socket::SocketLane("tcp")),
+        Box::new(mmap::MmapLogLane { sync: false }),
+        Box::new(mmap::MmapLogLane { sync: true }),
+    ]
 }
 
 fn lane_names() -> String {

@@ -11,6 +11,8 @@
 //! IPC, POSIX queues and futexes alike, none of which rustix covers all of.
 #![allow(unsafe_code)]
 
+pub mod shm;
+
 use std::ffi::CString;
 use std::io::IoSlice;
 use std::mem::MaybeUninit;
@@ -18,6 +20,10 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+pub mod mmap;
+pub mod mq;
+pub mod socket;
 
 /// A raw `errno` value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -411,4 +417,28 @@ pub fn cpu_time() -> Duration {
     let ru = unsafe { ru.assume_init() };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// `ppoll(2)` on many descriptors until `deadline` (`None`: forever); the number ready
+/// (0 on time-out). `EINTR` is retried with the time that is left.
+#[doc(alias = "ppoll")]
+pub fn poll_many(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> SysResult<usize> {
+    loop {
+        let ts;
+        let tsp = match deadline {
+            None => std::ptr::null(),
+            Some(d) => {
+                ts = timespec(d.saturating_duration_since(Instant::now()));
+                &ts as *const libc::timespec
+            }
+        };
+        // SAFETY: `fds` is a valid array of its length; `tsp` is null or points to `ts`.
+        let r = unsafe {
+            libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, tsp, std::ptr::null())
+        };
+        match cvt(r) {
+            Err(Errno(libc::EINTR)) => continue,
+            other => return other.map(|n| n as usize),
+        }
+    }
 }

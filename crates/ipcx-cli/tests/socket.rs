@@ -1,0 +1,279 @@
+//! The `ipcx` command on sockets: interop with `socat`, `--listen`, `--allow-uid`, the
+//! relay verb and the socket demo, all as real processes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn ipcx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ipcx"))
+}
+
+/// A private directory removed on drop.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("ipcx-cli-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir(&p).unwrap();
+        Dir(p)
+    }
+    fn join(&self, s: &str) -> PathBuf {
+        self.0.join(s)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child killed on drop.
+struct Kid(Option<Child>);
+
+impl Kid {
+    fn spawn(cmd: &mut Command) -> Kid {
+        Kid(Some(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn")))
+    }
+    fn wait(mut self) -> Output {
+        let mut c = self.0.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while c.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("child ran over 30 s: {:?}", c.wait_with_output());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        c.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn need_socat() {
+    let found = Command::new("socat").arg("-V").output().is_ok_and(|o| o.status.success());
+    assert!(found, "socat is needed for the interop tests: apt-get install socat (.ci/run does)");
+}
+
+fn wait_for(p: &Path) {
+    let t = Instant::now();
+    while !p.exists() {
+        assert!(t.elapsed() < Duration::from_secs(10), "{} never appeared", p.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn socat_sends_lines_to_an_ipcx_tcp_listener() {
+    need_socat();
+    let port = free_port();
+    let rx = Kid::spawn(ipcx().args([
+        "recv",
+        &format!("tcp:127.0.0.1:{port}"),
+        "--listen",
+        "--framing",
+        "lines",
+        "--count",
+        "3",
+        "--timeout",
+        "20s",
+    ]));
+    let mut tx = Command::new("socat")
+        .args(["-", &format!("TCP:127.0.0.1:{port},retry=100,interval=0.05")])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tx.stdin.take().unwrap().write_all(b"one\ntwo words\nthree\n").unwrap();
+    assert!(tx.wait().unwrap().success());
+    assert_eq!(stdout(&rx.wait()), "one\ntwo words\nthree\n");
+}
+
+#[test]
+fn ipcx_sends_lines_to_socat_over_tcp_and_unix() {
+    need_socat();
+    let port = free_port();
+    let s = Kid::spawn(Command::new("socat").args([
+        "-u",
+        &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr"),
+        "-",
+    ]));
+    let out = ipcx()
+        .args(["send", &format!("tcp:127.0.0.1:{port}?framing=lines"), "alpha", "beta"])
+        .args(["--timeout", "10s"])
+        .output()
+        .unwrap();
+    stdout(&out);
+    assert_eq!(stdout(&s.wait()), "alpha\nbeta\n");
+
+    let dir = Dir::new("socat-unix");
+    let path = dir.join("s.sock");
+    let s = Kid::spawn(Command::new("socat").args([
+        "-u",
+        &format!("UNIX-LISTEN:{}", path.display()),
+        "-",
+    ]));
+    wait_for(&path);
+    stdout(
+        &ipcx()
+            .args(["send", &format!("unix:{}?framing=lines", path.display()), "gamma"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(stdout(&s.wait()), "gamma\n");
+}
+
+#[test]
+fn recv_listen_serves_several_clients_and_removes_its_socket() {
+    let dir = Dir::new("listen");
+    let path = dir.join("s.sock");
+    let a = format!("unix:{}", path.display());
+    let rx = Kid::spawn(ipcx().args(["recv", &a, "--listen", "--count", "3", "--timeout", "20s"]));
+    wait_for(&path);
+    for m in ["first", "second", "third"] {
+        stdout(&ipcx().args(["send", &a, m]).output().unwrap());
+    }
+    let out = stdout(&rx.wait());
+    assert_eq!(out, "first\nsecond\nthird\n");
+    assert!(!path.exists(), "the listener removed its socket file");
+    // Nobody listens now: a clear error.
+    let o = ipcx().args(["send", &a, "x"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no server is listening"));
+}
+
+#[test]
+fn allow_uid_refuses_other_users_and_logs_them() {
+    let dir = Dir::new("allow");
+    let path = dir.join("s.sock");
+    let a = format!("unix:{}", path.display());
+    let rx = Kid::spawn(ipcx().args([
+        "recv",
+        &a,
+        "--listen",
+        "--allow-uid",
+        "4242",
+        "--allow-uid",
+        "4243",
+        "--count",
+        "1",
+        "--timeout",
+        "4s",
+    ]));
+    wait_for(&path);
+    let _ = ipcx().args(["send", &a, "refused"]).output().unwrap();
+    let o = rx.wait();
+    assert!(!o.status.success(), "no message may be served");
+    assert!(o.stdout.is_empty());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("refused a client"), "{err}");
+    assert!(err.contains("not on the allow list"), "{err}");
+}
+
+#[test]
+fn relay_moves_fifo_messages_to_a_tcp_listener_in_order() {
+    let dir = Dir::new("relay");
+    let fifo = dir.join("in.fifo");
+    let port = free_port();
+    let n = 500;
+    let rx = Kid::spawn(ipcx().args([
+        "recv",
+        &format!("tcp:127.0.0.1:{port}"),
+        "--listen",
+        "--count",
+        &n.to_string(),
+        "--timeout",
+        "30s",
+    ]));
+    let relay = Kid::spawn(ipcx().args([
+        "relay",
+        &format!("fifo:{}", fifo.display()),
+        &format!("tcp:127.0.0.1:{port}"),
+        "--create",
+    ]));
+    wait_for(&fifo);
+    let mut tx = ipcx()
+        .args(["send", &format!("fifo:{}", fifo.display()), "--timeout", "10s"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = String::new();
+    for i in 0..n {
+        input.push_str(&format!("message {i} {}\n", "x".repeat(i % 50)));
+    }
+    tx.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    assert!(tx.wait().unwrap().success());
+    assert_eq!(stdout(&rx.wait()), input, "all messages, whole and in order");
+    let r = relay.wait();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stderr).contains(&format!("{n} message(s) moved")));
+    assert!(!fifo.exists(), "the relay removes the FIFO it created");
+}
+
+#[test]
+fn demo_socket_shows_request_answer_and_credentials() {
+    let o = ipcx().args(["demo", "socket"]).output().unwrap();
+    let out = stdout(&o);
+    assert!(out.contains("request: What is the answer?"), "{out}");
+    assert!(out.contains("answer: 42"), "{out}");
+    assert!(out.contains("the client is pid "), "{out}");
+    assert!(out.contains("uid ") && out.contains("gid "), "{out}");
+}
+
+/// CPU time (user + system, in clock ticks) of a process, from /proc/PID/stat.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the command name.
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_server_out_of_descriptors_does_not_spin_and_keeps_serving() {
+    let dir = Dir::new("emfile");
+    let path = dir.join("s.sock");
+    let a = format!("unix:{}", path.display());
+    let exe = env!("CARGO_BIN_EXE_ipcx");
+    let rx = Kid::spawn(Command::new("sh").args([
+        "-c",
+        &format!("ulimit -n 12 && exec {exe} recv {a} --listen --count 1 --timeout 20s"),
+    ]));
+    let pid = rx.0.as_ref().unwrap().id();
+    wait_for(&path);
+    // More clients than the server has descriptors for.
+    let mut clients: Vec<std::os::unix::net::UnixStream> =
+        (0..20).map(|_| std::os::unix::net::UnixStream::connect(&path).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_millis(1000));
+    let spent = cpu_ticks(pid) - before;
+    assert!(spent < 30, "the server spun while out of descriptors: {spent} ticks in 1 s");
+    // The clients it did accept are still served.
+    clients[0].write_all(&5u32.to_le_bytes()).unwrap();
+    clients[0].write_all(b"first").unwrap();
+    let o = rx.wait();
+    assert_eq!(stdout(&o), "first\n");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot accept a client"));
+}

@@ -1,0 +1,1617 @@
+//! The durable message log (`mmap:/path`): append-only records in memory-mapped segment
+//! files, followed by any number of readers, crash-safe.
+//!
+//! ```
+//! use ipcx::{Receiver, Sender};
+//! # let dir = std::env::temp_dir().join(format!("ipcx-doc-log-{}", std::process::id()));
+//! let log = format!("mmap:{}", dir.display());
+//! let mut tx = ipcx::open_sender(&format!("{log}?sync=always"))?; // creates the log
+//! tx.send(b"e1")?; // on disk when send returns
+//! tx.send(b"e2")?;
+//! let mut rx = ipcx::open_receiver(&format!("{log}?reader=audit"))?;
+//! assert_eq!(rx.recv()?, b"e1");
+//! drop(rx); // commits: reader `audit` has consumed e1
+//! let mut rx = ipcx::open_receiver(&format!("{log}?reader=audit"))?;
+//! assert_eq!(rx.recv()?, b"e2"); // resumed
+//! # drop((tx, rx));
+//! # ipcx::mmap::log::remove(&dir)?;
+//! # Ok::<(), ipcx::Error>(())
+//! ```
+//!
+//! ## On disk
+//!
+//! `mmap:/var/tmp/events.log` names a **directory** (created mode 0700, or the address's
+//! `mode=` with search bits added):
+//!
+//! ```text
+//! /var/tmp/events.log/
+//!     00000000000000000001.seg   segment 1 (sealed: full, the writer moved on)
+//!     00000000000000000002.seg   segment 2 (the one being appended to)
+//!     audit.reader               the committed position of the reader named "audit"
+//!     writer.lock                flock(2)ed by the one writer
+//! ```
+//!
+//! Each segment is a file of fixed capacity (`?segment=BYTES`, 64 MiB by default),
+//! reserved with `fallocate(2)` when it is made, so appending never runs out of space
+//! halfway through a record (a full disk is reported by `send` when a new segment cannot
+//! be made). A 4096-byte header (magic `IPCXLOG\0`, version, sequence number, capacity,
+//! the committed end, a sealed flag, a futex word) is followed by records
+//! `[u32 length][u32 CRC-32C][payload][zero padding to 8 bytes]`. The exact layout is in
+//! `docs/PROTOCOL.md`.
+//!
+//! ## Writing
+//!
+//! One writer at a time (an exclusive `flock` on `writer.lock`; a second writer waits,
+//! at most `OpenOptions::open_timeout`). [`LogWriter::send`] copies the payload into the
+//! mapping, then the record header, then publishes the new end with a store the readers
+//! load with acquire ordering: a reader never sees a partial record. `send` creates the
+//! log if it does not exist. Durability (`?sync=`):
+//!
+//! | `sync=` | when `msync(MS_SYNC)` runs | a `send` that returned survives |
+//! |---|---|---|
+//! | `none` (default) | never (the kernel writes back in its own time) | the writer's death (`kill -9`); not a machine crash |
+//! | `N` | after every N messages | the writer's death; a machine crash loses at most the last N-1 |
+//! | `Tms`, `Ts` | at a send at least T after the last sync; a background thread syncs what a quiet writer left within T; and on close | the writer's death; a machine crash loses at most what was sent in the last T (about) |
+//! | `always` | before every `send` returns | the writer's death and a machine crash |
+//!
+//! Segments roll over when the next record does not fit; with `?retain=N` only the
+//! newest N segments are kept (older ones are deleted as the writer rolls over; 0, the
+//! default, keeps all).
+//!
+//! ## Crash safety
+//!
+//! A writer killed at any moment leaves at most one record past the committed end
+//! (invisible to readers). When the next writer opens the log it checks every record
+//! between the last verified point (the header's `checked`, advanced by every sync and by
+//! a clean close) and the committed end against its checksum, cuts the log at the first
+//! torn or damaged one (after a machine crash the end can be on disk before the data),
+//! and appends after it. Records before the verified point are never cut: a damaged one
+//! there is reported to readers as [`ErrorKind::Corrupted`].
+//!
+//! ## Reading
+//!
+//! A [`LogReader`] reads records in order and never changes the log. Where it starts:
+//! - a named reader (`?reader=audit`) resumes at its committed position, kept in
+//!   `audit.reader`; a new name starts at the oldest record;
+//! - an anonymous reader starts at the oldest retained record;
+//! - `?from=start` or `?from=end` override both (`end`: only records appended from now on).
+//!
+//! A named reader's position is committed when it asks for the next record (so a reader
+//! that dies while handling a record gets it again: at-least-once), by
+//! [`LogReader::commit`], and when it is dropped. The commit is two stores into a small
+//! mapped file with two checksummed slots, so it costs no system call and a torn write
+//! leaves the previous slot valid. Use one process per reader name.
+//!
+//! Readers map the segments read-write where they may (to raise the waiter flag in the
+//! header; they write nothing else). A reader with read permission only (a log made with
+//! `?mode=0644`, read by another user) maps them read-only and, unable to ask for a
+//! wake-up, looks for new records every 10 ms while it waits. A named reader also needs
+//! to create its position file in the log directory.
+//!
+//! A reader reads records with `pread(2)`, a chunk (up to 256 KiB) at a time, up to the
+//! committed end it last loaded; it looks at the segment header again (one `fstat`, one
+//! atomic load) only when it has used up what it knew of. At the end of the log it looks
+//! again a bounded number of times (a spin of a few microseconds), then sleeps on a futex
+//! word in the segment's header: it sets a waiter flag, re-checks, and sleeps; the writer
+//! calls `futex(FUTEX_WAKE)` only when the flag is set, so while records flow no one makes
+//! a system call to wake anyone. The writer leaving does not end a log: a receive waits
+//! (or times out) for more, never `Disconnected`.
+//!
+//! A record whose checksum does not match (or whose length runs past the committed end)
+//! is reported as [`ErrorKind::Corrupted`] naming its segment and offset; the reader stays
+//! on it until told [`LogReader::skip_corrupted`] (or opened with `?skip=corrupted`, which
+//! skips every damaged record and counts them in [`LogReader::corrupted_skipped`]). A
+//! record whose length field is damaged cannot be stepped over, so skipping it skips the
+//! rest of that segment.
+//!
+//! A reader whose position is in a segment that retention deleted skips to the oldest
+//! retained segment; [`LogReader::skipped_segments`] tells how many segments it lost.
+//!
+//! ## A segment truncated by another process
+//!
+//! Records are read with `pread`, which returns short on a shrunk file: the reader reports
+//! `Corrupted` ("the file was truncated"), never `SIGBUS`. Records it had already read
+//! ahead before the truncation may still be delivered (they were whole and checked). The
+//! header words (end, sealed flag, futex) are in the mapping: the reader and the writer
+//! check the file's size with `fstat` before touching them (the writer before each
+//! append). What remains is the window of a plain [`super::Mapping`]: a truncation that
+//! lands between that `fstat` and the access (or while a reader spins or sleeps at the end)
+//! can still raise `SIGBUS`. Keep the log directory private (0700 by default) so only its
+//! own writer and readers can touch it.
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use super::crc;
+use super::{MapOptions, Mapping};
+use crate::address::{Address, Target};
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys::{self, Errno};
+use crate::{OpenOptions, Receiver, Sender, Wait};
+
+/// The 8 bytes every segment starts with.
+pub const MAGIC: &[u8; 8] = b"IPCXLOG\0";
+/// The segment format version this build reads and writes.
+pub const VERSION: u32 = 1;
+/// Bytes before the first record of a segment.
+pub const HEADER: u64 = 4096;
+/// Bytes before each record's payload (length and checksum).
+pub const RECORD_HEADER: u64 = 8;
+/// The default segment capacity (64 MiB).
+pub const DEFAULT_SEGMENT: u64 = 64 << 20;
+/// The smallest segment capacity accepted.
+pub const MIN_SEGMENT: u64 = 8192;
+/// The largest segment capacity accepted (1 TiB).
+pub const MAX_SEGMENT: u64 = 1 << 40;
+
+// Header field offsets (see docs/PROTOCOL.md).
+const H_VERSION: usize = 8;
+const H_HEADER_SIZE: usize = 12;
+const H_SEQ: usize = 16;
+const H_CAPACITY: usize = 24;
+const H_END: usize = 64;
+const H_SEALED: usize = 72;
+const H_CHECKED: usize = 80;
+const H_NOTIFY: usize = 128;
+const H_WAITERS: usize = 132;
+
+const READER_FILE_SIZE: usize = 4096;
+const READER_MAGIC: &[u8; 4] = b"IPXR";
+const SLOT: usize = 64;
+
+/// When the writer makes appended records durable (`?sync=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Never; the page cache decides.
+    None,
+    /// After every N messages.
+    Every(u64),
+    /// When at least this long has passed since the last sync (checked at each send and
+    /// on close).
+    Interval(Duration),
+    /// Before every send returns.
+    Always,
+}
+
+impl SyncPolicy {
+    /// Parse `none`, `always`, `N`, `Tms` or `Ts`.
+    pub fn parse(s: &str) -> Option<SyncPolicy> {
+        match s {
+            "none" => return Some(SyncPolicy::None),
+            "always" => return Some(SyncPolicy::Always),
+            _ => {}
+        }
+        if let Some(ms) = s.strip_suffix("ms") {
+            return ms.parse().ok().map(|n| SyncPolicy::Interval(Duration::from_millis(n)));
+        }
+        if let Some(secs) = s.strip_suffix('s') {
+            return secs.parse().ok().map(|n| SyncPolicy::Interval(Duration::from_secs(n)));
+        }
+        s.parse().ok().filter(|&n| n >= 1).map(SyncPolicy::Every)
+    }
+}
+
+/// Where a reader starts (`?from=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// A named reader's committed position, else the oldest record.
+    Committed,
+    /// The oldest retained record.
+    Oldest,
+    /// The end: only records appended from now on.
+    End,
+}
+
+/// The settings of a log, from an address's options.
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// Durability (`sync=`).
+    pub sync: SyncPolicy,
+    /// Capacity of new segments (`segment=`); `None`: the existing log's, or 64 MiB.
+    pub segment: Option<u64>,
+    /// Segments kept (`retain=`); 0 keeps all.
+    pub retain: u64,
+    /// Mode of created files (`mode=`).
+    pub mode: u32,
+    /// A named reader (`reader=`).
+    pub reader: Option<String>,
+    /// Where a reader starts (`from=start|end`).
+    pub start: Start,
+    /// Skip damaged records instead of stopping at them (`skip=corrupted`).
+    pub skip_corrupted: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            sync: SyncPolicy::None,
+            segment: None,
+            retain: 0,
+            mode: crate::address::DEFAULT_MODE,
+            reader: None,
+            start: Start::Committed,
+            skip_corrupted: false,
+        }
+    }
+}
+
+impl LogConfig {
+    /// The settings an `mmap:` address gives.
+    pub fn from_address(a: &Address) -> Result<LogConfig> {
+        let bad = |why: String| Error::address(&a.to_string(), why);
+        let sync = match a.param("sync") {
+            None => SyncPolicy::None,
+            Some(v) => SyncPolicy::parse(v).ok_or_else(|| {
+                bad(format!("sync `{v}` is not none, always, a message count N >= 1, or an interval such as 100ms or 2s"))
+            })?,
+        };
+        let segment = a.param_u64("segment")?;
+        if let Some(s) = segment {
+            if !(MIN_SEGMENT..=MAX_SEGMENT).contains(&s) {
+                return Err(bad(format!(
+                    "segment={s} is outside {MIN_SEGMENT}..={MAX_SEGMENT} bytes"
+                )));
+            }
+        }
+        let reader = a.param("reader").map(str::to_owned);
+        if let Some(r) = &reader {
+            check_reader_name(r).map_err(bad)?;
+        }
+        let start = match a.param("from") {
+            None => Start::Committed,
+            Some("start") => Start::Oldest,
+            Some("end") => Start::End,
+            Some(v) => return Err(bad(format!("from `{v}` is not start or end"))),
+        };
+        let skip_corrupted = match a.param("skip") {
+            None | Some("none") => false,
+            Some("corrupted") => true,
+            Some(v) => return Err(bad(format!("skip `{v}` is not corrupted or none"))),
+        };
+        Ok(LogConfig {
+            sync,
+            segment: segment.map(|s| (s + 7) & !7),
+            retain: a.param_u64("retain")?.unwrap_or(0),
+            mode: a.mode()?,
+            reader,
+            start,
+            skip_corrupted,
+        })
+    }
+}
+
+fn check_reader_name(r: &str) -> std::result::Result<(), String> {
+    let ok = !r.is_empty()
+        && r.len() <= 64
+        && !r.starts_with('.')
+        && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("reader name `{r}` must be 1 to 64 letters, digits, `_`, `-` or `.`, not starting with `.`"))
+    }
+}
+
+fn pad8(n: u64) -> u64 {
+    (n + 7) & !7
+}
+
+fn name_of(dir: &Path) -> String {
+    format!("mmap:{}", dir.display())
+}
+
+/// The file name of segment `seq`.
+pub fn segment_file_name(seq: u64) -> String {
+    format!("{seq:020}.seg")
+}
+
+fn dir_mode(mode: u32) -> u32 {
+    // Search permission wherever read permission is given.
+    mode | ((mode & 0o444) >> 2)
+}
+
+/// The largest payload a segment of `capacity` bytes holds.
+pub fn max_payload(capacity: u64) -> u64 {
+    capacity - HEADER - RECORD_HEADER
+}
+
+/// The sequence numbers of the segments in `dir`, oldest first.
+fn list_segments(dir: &Path, op: &'static str) -> Result<Vec<u64>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| io_error(op, dir, &e))?;
+    let mut v = Vec::new();
+    for ent in rd {
+        let ent = ent.map_err(|e| io_error(op, dir, &e))?;
+        let name = ent.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(num) = name.strip_suffix(".seg") {
+            if num.len() == 20 && num.bytes().all(|b| b.is_ascii_digit()) {
+                if let Ok(n) = num.parse::<u64>() {
+                    v.push(n);
+                }
+            }
+        }
+    }
+    v.sort_unstable();
+    Ok(v)
+}
+
+fn io_error(op: &'static str, dir: &Path, e: &std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(n) => Error::from_errno(op, name_of(dir), n),
+        None => Error::new(ErrorKind::Other, op, name_of(dir), e.to_string()),
+    }
+}
+
+fn not_a_log(dir: &Path, op: &'static str, why: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        op,
+        name_of(dir),
+        format!("not an ipcx log: {why}; an mmap: address names a directory of segment files that ipcx made (see docs/PROTOCOL.md)"),
+    )
+}
+
+/// Check what is at `dir`: Ok(true) a directory, Ok(false) nothing.
+fn probe(dir: &Path, op: &'static str) -> Result<bool> {
+    match sys::lstat(dir) {
+        Ok(st) if st.file_type() == libc::S_IFDIR => Ok(true),
+        Ok(st) => Err(not_a_log(dir, op, format!("the path is {}", st.type_name()))),
+        Err(Errno(libc::ENOENT)) => Ok(false),
+        Err(e) => Err(Error::from_errno(op, name_of(dir), e.0)),
+    }
+}
+
+/// One mapped segment file.
+#[derive(Debug)]
+struct Segment {
+    map: Mapping,
+    seq: u64,
+    cap: u64,
+}
+
+/// How a reader may map a segment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Read-write, required (the writer).
+    Write,
+    /// Read-write if allowed (to raise the waiter flag), else read-only (a reader with
+    /// read permission only; it then polls the futex word in 10 ms steps).
+    ReadPreferWrite,
+}
+
+impl Segment {
+    fn path(dir: &Path, seq: u64) -> PathBuf {
+        dir.join(segment_file_name(seq))
+    }
+
+    /// Open and check segment `seq` of `dir` (mapped read-write: readers set the waiter
+    /// flag; they never write anything else).
+    fn open(dir: &Path, seq: u64, op: &'static str, access: Access) -> Result<Segment> {
+        let path = Segment::path(dir, seq);
+        let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("?").to_owned();
+        let mapped = match MapOptions::new().write(true).open(&path) {
+            Err(e)
+                if e.kind() == ErrorKind::PermissionDenied && access == Access::ReadPreferWrite =>
+            {
+                MapOptions::new().open(&path)
+            }
+            other => other,
+        };
+        let map = mapped.map_err(|e| {
+            if e.kind() == ErrorKind::InvalidInput && e.detail().contains("no bytes") {
+                not_a_log(dir, op, format!("segment {file} is empty"))
+            } else {
+                e.context(op, name_of(dir))
+            }
+        })?;
+        if (map.len() as u64) < HEADER {
+            return Err(not_a_log(
+                dir,
+                op,
+                format!(
+                    "segment {file} is {} bytes, shorter than its {HEADER}-byte header",
+                    map.len()
+                ),
+            ));
+        }
+        let mut h = [0u8; 32];
+        map.read_at(0, &mut h).map_err(|e| e.context(op, name_of(dir)))?;
+        if &h[..8] != MAGIC {
+            return Err(not_a_log(dir, op, format!("segment {file} does not start with IPCXLOG")));
+        }
+        let u32_at = |o: usize| u32::from_le_bytes(h[o..o + 4].try_into().expect("4 bytes"));
+        let u64_at = |o: usize| u64::from_le_bytes(h[o..o + 8].try_into().expect("8 bytes"));
+        let version = u32_at(H_VERSION);
+        if version != VERSION {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                op,
+                name_of(dir),
+                format!("segment {file} is log format version {version}; this ipcx reads version {VERSION}; use the ipcx that wrote it"),
+            ));
+        }
+        let corrupt = |why: String| {
+            Error::new(ErrorKind::Corrupted, op, name_of(dir), format!("segment {file}: {why}"))
+        };
+        if u32_at(H_HEADER_SIZE) as u64 != HEADER {
+            return Err(corrupt(format!("header size {} is not {HEADER}", u32_at(H_HEADER_SIZE))));
+        }
+        if u64_at(H_SEQ) != seq {
+            return Err(corrupt(format!("its header says segment {}", u64_at(H_SEQ))));
+        }
+        let cap = u64_at(H_CAPACITY);
+        if cap != map.len() as u64 {
+            return Err(corrupt(format!(
+                "the file is {} bytes but its header says {cap} (truncated or damaged)",
+                map.len()
+            )));
+        }
+        Ok(Segment { map, seq, cap })
+    }
+
+    /// Make segment `seq` in `dir`: a temporary file, space reserved, header written,
+    /// then renamed into place so no reader ever sees a half-made segment.
+    fn create(dir: &Path, seq: u64, cap: u64, mode: u32, durable: bool) -> Result<Segment> {
+        let op = "create segment";
+        let final_path = Segment::path(dir, seq);
+        let tmp = dir.join(format!(".{}.tmp-{}", segment_file_name(seq), std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        let fd = sys::open(&tmp, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600)
+            .map_err(|e| Error::from_errno(op, name_of(dir), e.0))?;
+        let cleanup = |e: Error| {
+            let _ = std::fs::remove_file(&tmp);
+            e
+        };
+        set_mode(&tmp, mode).map_err(|e| cleanup(e.context(op, name_of(dir))))?;
+        match sys::mmap::fallocate(fd.as_fd(), cap) {
+            Ok(()) => {}
+            Err(Errno(libc::EOPNOTSUPP)) => {
+                // No block reservation on this file system: a full disk may then show
+                // as SIGBUS on a store into the mapping. Documented in PROTOCOL.md.
+                sys::mmap::ftruncate(fd.as_fd(), cap)
+                    .map_err(|e| cleanup(space_error(dir, seq, cap, e)))?
+            }
+            Err(e) => return Err(cleanup(space_error(dir, seq, cap, e))),
+        }
+        drop(fd);
+        let map = MapOptions::new()
+            .write(true)
+            .open(&tmp)
+            .map_err(|e| cleanup(e.context(op, name_of(dir))))?;
+        let mut h = [0u8; 32];
+        h[..8].copy_from_slice(MAGIC);
+        h[H_VERSION..H_VERSION + 4].copy_from_slice(&VERSION.to_le_bytes());
+        h[H_HEADER_SIZE..H_HEADER_SIZE + 4].copy_from_slice(&(HEADER as u32).to_le_bytes());
+        h[H_SEQ..H_SEQ + 8].copy_from_slice(&seq.to_le_bytes());
+        h[H_CAPACITY..H_CAPACITY + 8].copy_from_slice(&cap.to_le_bytes());
+        map.write_at(0, &h).map_err(cleanup)?;
+        let seg = Segment { map, seq, cap };
+        seg.end_word().store(HEADER, SeqCst);
+        seg.checked_word().store(HEADER, SeqCst);
+        if durable {
+            seg.map.flush_range(0, HEADER as usize).map_err(cleanup)?;
+        }
+        sys::mmap::rename_noreplace(&tmp, &final_path).map_err(|e| {
+            cleanup(Error::from_errno(op, name_of(dir), e.0).with_hint(format!(
+                "segment {} appeared meanwhile; is another writer using the log?",
+                segment_file_name(seq)
+            )))
+        })?;
+        Ok(seg)
+    }
+
+    fn region(&self) -> &sys::mmap::Region {
+        self.map.region()
+    }
+    fn word64(&self, off: usize) -> &AtomicU64 {
+        self.region().atomic_u64(off).expect("header words are in bounds and aligned")
+    }
+    fn word32(&self, off: usize) -> &AtomicU32 {
+        self.region().atomic_u32(off).expect("header words are in bounds and aligned")
+    }
+    fn end_word(&self) -> &AtomicU64 {
+        self.word64(H_END)
+    }
+    fn checked_word(&self) -> &AtomicU64 {
+        self.word64(H_CHECKED)
+    }
+    fn sealed(&self) -> bool {
+        self.region().load_u32(H_SEALED).is_some_and(|v| v != 0)
+    }
+    fn end(&self) -> u64 {
+        self.region().load_u64(H_END).expect("header words are in bounds and aligned")
+    }
+    fn notify_value(&self) -> u32 {
+        self.region().load_u32(H_NOTIFY).expect("header words are in bounds and aligned")
+    }
+    fn writable(&self) -> bool {
+        self.map.is_writable()
+    }
+    fn notify(&self) -> &AtomicU32 {
+        self.word32(H_NOTIFY)
+    }
+    fn waiters(&self) -> &AtomicU32 {
+        self.word32(H_WAITERS)
+    }
+
+    /// Check (one `fstat`) that the file still covers the whole segment.
+    fn check_file(&self, dir: &Path, op: &'static str) -> Result<()> {
+        self.map.check(0, self.cap as usize).map_err(|e| {
+            Error::new(
+                ErrorKind::Corrupted,
+                op,
+                name_of(dir),
+                format!("segment {}: {}", segment_file_name(self.seq), e.detail()),
+            )
+        })
+    }
+
+    /// Wake readers sleeping on this segment, if any said they sleep.
+    fn wake(&self) {
+        let w = self.waiters();
+        if w.load(SeqCst) != 0 && w.swap(0, SeqCst) != 0 {
+            self.notify().fetch_add(1, SeqCst);
+            sys::mmap::futex_wake_all(self.notify());
+        }
+    }
+
+    /// Read and verify the record at `off` (below `end`), payload into `buf`.
+    fn record(&self, off: u64, end: u64, buf: &mut Vec<u8>) -> std::result::Result<u64, Bad> {
+        if off + RECORD_HEADER > end {
+            return Err(Bad::Length);
+        }
+        let mut h = [0u8; 8];
+        self.region().read(off as usize, &mut h);
+        let len = u32::from_le_bytes(h[..4].try_into().expect("4 bytes"));
+        let stored = u32::from_le_bytes(h[4..].try_into().expect("4 bytes"));
+        let next = off + RECORD_HEADER + pad8(u64::from(len));
+        if next > end {
+            return Err(Bad::Length);
+        }
+        buf.clear();
+        buf.resize(len as usize, 0);
+        self.region().read((off + RECORD_HEADER) as usize, buf);
+        let sum = crc::update(crc::crc32c(&h[..4]), buf);
+        if sum != stored {
+            return Err(Bad::Checksum { stored, computed: sum, next });
+        }
+        Ok(next)
+    }
+}
+
+enum Bad {
+    /// The length runs past the committed end: the next record cannot be found.
+    Length,
+    /// The checksum does not match; the length gives the next record.
+    Checksum { stored: u32, computed: u32, next: u64 },
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+        Error::from_errno(
+            "chmod",
+            path.display().to_string(),
+            e.raw_os_error().unwrap_or(libc::EIO),
+        )
+    })
+}
+
+fn space_error(dir: &Path, seq: u64, cap: u64, e: Errno) -> Error {
+    let mut err = Error::new(
+        ErrorKind::Other,
+        "create segment",
+        name_of(dir),
+        format!(
+            "cannot reserve {cap} bytes for segment {}: {}",
+            segment_file_name(seq),
+            std::io::Error::from_raw_os_error(e.0)
+        ),
+    )
+    .with_errno(e.0);
+    if matches!(e.0, libc::ENOSPC | libc::EFBIG | libc::EDQUOT) {
+        err = err.with_hint("the file system is full, or the file size limit (ulimit -f) or quota is reached; free space, or lower ?retain= or ?segment=");
+    }
+    err
+}
+
+/// Create an empty log at `dir` if nothing is there. Ok(true) if this call made it.
+/// The directory appears whole (made under a temporary name, then renamed into place).
+pub fn create(dir: &Path, cfg: &LogConfig) -> Result<bool> {
+    if probe(dir, "create")? {
+        return Ok(false);
+    }
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = dir.file_name().and_then(|n| n.to_str()).unwrap_or("log");
+    static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = MADE.fetch_add(1, SeqCst);
+    remove_dead_creations(parent, base);
+    let tmp = parent.join(format!(".{base}.tmp-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    sys::mmap::mkdir(&tmp, dir_mode(cfg.mode))
+        .map_err(|e| Error::from_errno("create", name_of(dir), e.0))?;
+    let made = (|| {
+        let cap = cfg.segment.unwrap_or(DEFAULT_SEGMENT);
+        let durable = cfg.sync != SyncPolicy::None;
+        drop(
+            Segment::create(&tmp, 1, cap, cfg.mode, durable)
+                .map_err(|e| e.context("create", name_of(dir)))?,
+        );
+        match sys::mmap::rename_noreplace(&tmp, dir) {
+            Ok(()) => Ok(true),
+            Err(Errno(libc::EEXIST | libc::ENOTEMPTY)) => Ok(false),
+            Err(e) => Err(Error::from_errno("create", name_of(dir), e.0)),
+        }
+    })();
+    if !matches!(made, Ok(true)) {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    if matches!(made, Ok(true)) && cfg.sync != SyncPolicy::None {
+        sync_dir(parent);
+    }
+    made
+}
+
+/// Remove half-made segments (`.NAME.seg.tmp-PID`) a writer killed during a roll-over
+/// left behind. Only the lock holder makes segments, so none of them is in use.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for ent in rd.flatten() {
+        let name = ent.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.contains(".seg.tmp-") {
+            // Best effort: a leftover only costs disk space.
+            let _ = std::fs::remove_file(ent.path());
+        }
+    }
+}
+
+/// Remove log directories half-made (`.BASE.tmp-PID-N`) by processes that have died.
+fn remove_dead_creations(parent: &Path, base: &str) {
+    let Ok(rd) = std::fs::read_dir(parent) else { return };
+    let prefix = format!(".{base}.tmp-");
+    for ent in rd.flatten() {
+        let name = ent.file_name();
+        let name = name.to_string_lossy();
+        let Some(rest) = name.strip_prefix(&prefix) else { continue };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| !sys::process_alive(p)) {
+            // Best effort, as above.
+            let _ = std::fs::remove_dir_all(ent.path());
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    // Best effort: makes a new directory entry durable; a failure leaves the data in
+    // place, only the name's durability is weaker, so it is not reported.
+    if let Ok(fd) = sys::open(dir, libc::O_RDONLY | libc::O_DIRECTORY, 0) {
+        let _ = sys::mmap::fsync(fd.as_fd());
+    }
+}
+
+/// Remove the log at `dir` and everything in it.
+pub fn remove(dir: &Path) -> Result<()> {
+    if !probe(dir, "remove")? {
+        return Err(Error::new(ErrorKind::NotFound, "remove", name_of(dir), "no log at this path"));
+    }
+    if list_segments(dir, "remove")?.is_empty() {
+        return Err(not_a_log(
+            dir,
+            "remove",
+            "the directory holds no segment files; ipcx leaves it alone",
+        ));
+    }
+    std::fs::remove_dir_all(dir).map_err(|e| io_error("remove", dir, &e))
+}
+
+/// The appending end of a log.
+#[derive(Debug)]
+pub struct LogWriter {
+    dir: PathBuf,
+    addr: String,
+    cfg: LogConfig,
+    seg: Segment,
+    cap: u64,
+    end: u64,
+    since_sync: u64,
+    last_sync: Instant,
+    /// Pages up to here were faulted in ahead of the writer (0: the kernel cannot).
+    populated: u64,
+    /// With `sync=Tms`: the thread that syncs what a quiet writer left unsynced.
+    flusher: Option<Flusher>,
+    _lock: std::os::fd::OwnedFd,
+}
+
+/// A background thread that, every interval, `fdatasync`s the segment being appended to
+/// if something was appended since the last sync (so `sync=Tms` holds when sends stop).
+#[derive(Debug)]
+struct Flusher {
+    shared: std::sync::Arc<FlushShared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct FlushShared {
+    dirty: std::sync::atomic::AtomicBool,
+    state: std::sync::Mutex<(Option<std::os::fd::OwnedFd>, bool)>,
+    wake: std::sync::Condvar,
+}
+
+impl Flusher {
+    fn start(every: Duration, seg: &Segment) -> Flusher {
+        let shared = std::sync::Arc::new(FlushShared {
+            dirty: std::sync::atomic::AtomicBool::new(false),
+            state: std::sync::Mutex::new((None, false)),
+            wake: std::sync::Condvar::new(),
+        });
+        let mut f = Flusher { shared: shared.clone(), thread: None };
+        f.follow(seg);
+        f.thread = std::thread::Builder::new()
+            .name("ipcx-log-flush".into())
+            .spawn(move || {
+                let mut g = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    g = shared.wake.wait_timeout(g, every).unwrap_or_else(|p| p.into_inner()).0;
+                    if g.1 {
+                        return;
+                    }
+                    if shared.dirty.swap(false, SeqCst) {
+                        if let Some(fd) = &g.0 {
+                            // A failure here is found again by the next sync the writer
+                            // makes itself (on close at the latest), which reports it.
+                            let _ = sys::mmap::fdatasync(fd.as_fd());
+                        }
+                    }
+                }
+            })
+            .ok();
+        f
+    }
+
+    /// Sync this segment from now on.
+    fn follow(&self, seg: &Segment) {
+        let fd = seg.map.fd().and_then(|fd| sys::dup(fd).ok());
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner()).0 = fd;
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            // The thread only syncs and exits; a panic in it has nothing to report.
+            let _ = t.join();
+        }
+    }
+}
+
+/// Bytes of the segment faulted in for writing at a time, ahead of the records.
+const POPULATE: u64 = 1 << 20;
+
+impl LogWriter {
+    /// Open the log at `dir` for appending, creating it if missing.
+    pub fn open(dir: impl AsRef<Path>, cfg: &LogConfig) -> Result<LogWriter> {
+        let dir = dir.as_ref();
+        let addr = name_of(dir);
+        LogWriter::open_inner(dir, cfg, addr, None)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        cfg: &LogConfig,
+        addr: String,
+        lock_timeout: Option<Duration>,
+    ) -> Result<LogWriter> {
+        let op = "open";
+        create(dir, cfg)?;
+        let lock_path = dir.join("writer.lock");
+        let lock = sys::open(
+            &lock_path,
+            libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW,
+            cfg.mode & 0o666,
+        )
+        .map_err(|e| Error::from_errno(op, &addr, e.0))?;
+        take_lock(&lock, lock_timeout).map_err(|e| e.context(op, addr.clone()))?;
+        remove_stale_temporaries(dir);
+        if let (Some(parent), Some(base)) = (dir.parent(), dir.file_name().and_then(|b| b.to_str()))
+        {
+            remove_dead_creations(
+                if parent.as_os_str().is_empty() { Path::new(".") } else { parent },
+                base,
+            );
+        }
+        let segs = list_segments(dir, op)?;
+        let Some(&last) = segs.last() else {
+            return Err(not_a_log(dir, op, "the directory holds no segment files"));
+        };
+        // A writer that died between making segment N+1 and sealing N leaves N unsealed.
+        if segs.len() >= 2 {
+            let prev = Segment::open(dir, segs[segs.len() - 2], op, Access::Write)?;
+            if !prev.sealed() {
+                prev.word32(H_SEALED).store(1, SeqCst);
+                prev.notify().fetch_add(1, SeqCst);
+                sys::mmap::futex_wake_all(prev.notify());
+            }
+        }
+        let seg = Segment::open(dir, last, op, Access::Write)?;
+        seg.check_file(dir, op)?;
+        let cap = cfg.segment.unwrap_or(seg.cap);
+        let mut w = LogWriter {
+            dir: dir.to_owned(),
+            addr,
+            cfg: LogConfig { segment: Some(cap), ..cfg.clone() },
+            end: HEADER,
+            cap,
+            seg,
+            since_sync: 0,
+            last_sync: Instant::now(),
+            populated: HEADER,
+            flusher: None,
+            _lock: lock,
+        };
+        if let SyncPolicy::Interval(t) = cfg.sync {
+            w.flusher = Some(Flusher::start(t, &w.seg));
+        }
+        w.recover();
+        if w.seg.sealed() {
+            w.roll()?;
+        }
+        Ok(w)
+    }
+
+    /// Check the records written since the last verified point; cut the log at the first
+    /// torn or damaged one.
+    fn recover(&mut self) {
+        let seg = &self.seg;
+        let cap = seg.cap;
+        let end = seg.end_word().load(SeqCst);
+        let checked = seg.checked_word().load(SeqCst);
+        let sane = |v: u64| (HEADER..=cap).contains(&v) && v % 8 == 0;
+        let (mut pos, limit) = if sane(end) && sane(checked) && checked <= end {
+            (checked, end)
+        } else {
+            // The header itself is damaged: trust nothing, scan the whole segment.
+            (HEADER, cap)
+        };
+        let mut scratch = Vec::new();
+        while pos < limit {
+            match seg.record(pos, limit, &mut scratch) {
+                Ok(next) => pos = next,
+                Err(_) => break,
+            }
+        }
+        seg.end_word().store(pos, SeqCst);
+        seg.checked_word().store(pos, SeqCst);
+        if pos + RECORD_HEADER <= cap {
+            // Clear a half-written record header, so no tool reading past the end
+            // mistakes it for a record.
+            seg.region().zero(pos as usize, RECORD_HEADER as usize);
+        }
+        self.end = pos;
+        if pos != end {
+            seg.notify().fetch_add(1, SeqCst);
+            sys::mmap::futex_wake_all(seg.notify());
+        }
+    }
+
+    /// The largest message this log takes: a segment less its header and a record header.
+    pub fn max_message(&self) -> usize {
+        usize::try_from(max_payload(self.cap)).unwrap_or(usize::MAX).min(u32::MAX as usize)
+    }
+
+    fn roll(&mut self) -> Result<()> {
+        let durable = self.cfg.sync != SyncPolicy::None;
+        if durable && self.since_sync > 0 {
+            // What the policy has not synced yet must not stay behind in a sealed segment.
+            self.sync_now()?;
+        }
+        let next = Segment::create(&self.dir, self.seg.seq + 1, self.cap, self.cfg.mode, durable)
+            .map_err(|e| e.context("send", self.addr.clone()))?;
+        if durable {
+            sync_dir(&self.dir);
+        }
+        let old = std::mem::replace(&mut self.seg, next);
+        old.checked_word().store(self.end.max(HEADER).min(old.cap), SeqCst);
+        old.word32(H_SEALED).store(1, SeqCst);
+        if durable {
+            let _ = old.map.flush_range(0, HEADER as usize);
+        }
+        // Readers at the end of the old segment must move on: wake them all.
+        old.notify().fetch_add(1, SeqCst);
+        sys::mmap::futex_wake_all(old.notify());
+        self.end = HEADER;
+        self.since_sync = 0;
+        if let Some(f) = &self.flusher {
+            f.follow(&self.seg);
+        }
+        if self.populated != 0 {
+            self.populated = HEADER;
+        }
+        if self.cfg.retain > 0 {
+            if let Ok(segs) = list_segments(&self.dir, "send") {
+                let keep_from = self.seg.seq.saturating_sub(self.cfg.retain - 1);
+                for s in segs.into_iter().filter(|&s| s < keep_from) {
+                    // A segment already gone (an operator removed it) needs nothing.
+                    let _ = std::fs::remove_file(Segment::path(&self.dir, s));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn sync_now(&mut self) -> Result<()> {
+        self.seg
+            .map
+            .flush_range(0, self.end as usize)
+            .map_err(|e| e.context("sync", self.addr.clone()))?;
+        self.seg.checked_word().store(self.end, SeqCst);
+        self.since_sync = 0;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// Append one record. Returns when it is visible to readers, and durable as `sync=`
+    /// says.
+    pub fn append(&mut self, msg: &[u8]) -> Result<()> {
+        let max = self.max_message();
+        if msg.len() > max {
+            return Err(Error::too_large(
+                "send",
+                self.addr.clone(),
+                max as u64,
+                format!(
+                    "message of {} bytes exceeds this log's limit of {max} (a segment of {} bytes less headers); raise ?segment=",
+                    msg.len(),
+                    self.cap
+                ),
+            ));
+        }
+        let rec = RECORD_HEADER + pad8(msg.len() as u64);
+        if self.end + rec > self.seg.cap {
+            self.roll()?;
+        }
+        self.seg.check_file(&self.dir, "send")?;
+        let off = self.end;
+        if self.populated != 0 && off + rec > self.populated {
+            // One madvise per MiB instead of a page fault per 4 KiB; kernels before
+            // 5.14 refuse it, and then the faults happen one by one as before.
+            let from = self.populated.max(off);
+            let to = (from + POPULATE).max(off + rec).min(self.seg.cap);
+            self.populated =
+                match self.seg.region().populate_write(from as usize, (to - from) as usize) {
+                    Ok(()) => to,
+                    Err(_) => 0,
+                };
+        }
+        let len = (msg.len() as u32).to_le_bytes();
+        let sum = crc::update(crc::crc32c(&len), msg);
+        let r = self.seg.region();
+        r.write((off + RECORD_HEADER) as usize, msg);
+        let pad = (rec - RECORD_HEADER) as usize - msg.len();
+        if pad > 0 {
+            r.write((off + RECORD_HEADER) as usize + msg.len(), &[0u8; 8][..pad]);
+        }
+        let mut h = [0u8; 8];
+        h[..4].copy_from_slice(&len);
+        h[4..].copy_from_slice(&sum.to_le_bytes());
+        r.write(off as usize, &h);
+        self.end = off + rec;
+        // Publish: readers load `end` and then read the bytes before it.
+        self.seg.end_word().store(self.end, SeqCst);
+        self.since_sync += 1;
+        let due = match self.cfg.sync {
+            SyncPolicy::None => false,
+            SyncPolicy::Always => true,
+            SyncPolicy::Every(n) => self.since_sync >= n,
+            SyncPolicy::Interval(t) => self.last_sync.elapsed() >= t,
+        };
+        if !due {
+            if let Some(f) = &self.flusher {
+                f.shared.dirty.store(true, SeqCst);
+            }
+        }
+        if due {
+            self.sync_now()?;
+        }
+        self.seg.wake();
+        Ok(())
+    }
+
+    /// Make everything appended so far durable now (`msync(MS_SYNC)`).
+    pub fn sync(&mut self) -> Result<()> {
+        self.sync_now()
+    }
+
+    /// The log's directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The segment being appended to and the committed end in it.
+    pub fn position(&self) -> (u64, u64) {
+        (self.seg.seq, self.end)
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        if self.cfg.sync != SyncPolicy::None {
+            // Errors cannot be reported from drop; the records stay in the page cache
+            // and the next writer re-verifies them at open.
+            let _ = self.sync_now();
+        } else {
+            // A clean close: everything up to the end was written by this process.
+            self.seg.checked_word().store(self.end, SeqCst);
+        }
+    }
+}
+
+fn take_lock(lock: &std::os::fd::OwnedFd, timeout: Option<Duration>) -> Result<()> {
+    let busy = || {
+        Error::new(
+            ErrorKind::TimedOut,
+            "lock",
+            "",
+            "another writer holds the log (one writer at a time); wait for it to finish",
+        )
+    };
+    match timeout {
+        None => sys::mmap::flock_exclusive(lock.as_fd(), false)
+            .map_err(|e| Error::from_errno("lock", "", e.0)),
+        Some(t) => {
+            let deadline = Instant::now() + t;
+            let mut pause = Duration::from_millis(1);
+            loop {
+                match sys::mmap::flock_exclusive(lock.as_fd(), true) {
+                    Ok(()) => return Ok(()),
+                    Err(Errno(libc::EWOULDBLOCK)) => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            return Err(busy());
+                        }
+                        // flock has no timed form: wait in growing steps (1 to 20 ms).
+                        std::thread::sleep(pause.min(deadline - now));
+                        pause = (pause * 2).min(Duration::from_millis(20));
+                    }
+                    Err(e) => return Err(Error::from_errno("lock", "", e.0)),
+                }
+            }
+        }
+    }
+}
+
+/// A named reader's committed position: two checksummed slots in a small mapped file.
+#[derive(Debug)]
+struct PositionFile {
+    map: Mapping,
+    gen: u64,
+}
+
+impl PositionFile {
+    fn open(dir: &Path, name: &str, mode: u32) -> Result<(PositionFile, Option<(u64, u64)>)> {
+        let path = dir.join(format!("{name}.reader"));
+        let map = MapOptions::new()
+            .create(true)
+            .mode(mode & 0o666)
+            .len(READER_FILE_SIZE)
+            .open(&path)
+            .map_err(|e| e.context("open reader", name_of(dir)))?;
+        let mut best: Option<(u64, u64, u64)> = None;
+        let mut any = false;
+        for slot in 0..2 {
+            let mut b = [0u8; 40];
+            map.read_at(slot * SLOT, &mut b)?;
+            any |= b.iter().any(|&x| x != 0);
+            if &b[..4] != READER_MAGIC {
+                continue;
+            }
+            let want = u32::from_le_bytes(b[36..40].try_into().expect("4 bytes"));
+            if crc::crc32c(&b[..36]) != want {
+                continue;
+            }
+            let g = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes"));
+            let seq = u64::from_le_bytes(b[16..24].try_into().expect("8 bytes"));
+            let off = u64::from_le_bytes(b[24..32].try_into().expect("8 bytes"));
+            if best.is_none_or(|(bg, ..)| g > bg) {
+                best = Some((g, seq, off));
+            }
+        }
+        if best.is_none() && any {
+            return Err(Error::new(
+                ErrorKind::Corrupted,
+                "open reader",
+                name_of(dir),
+                format!("the position file {name}.reader is damaged (no valid slot); remove it to restart reader `{name}` from the oldest record"),
+            ));
+        }
+        let gen = best.map_or(0, |b| b.0);
+        Ok((PositionFile { map, gen }, best.map(|(_, s, o)| (s, o))))
+    }
+
+    fn store(&mut self, seq: u64, off: u64) {
+        self.gen += 1;
+        let mut b = [0u8; 40];
+        b[..4].copy_from_slice(READER_MAGIC);
+        b[4..8].copy_from_slice(&1u32.to_le_bytes());
+        b[8..16].copy_from_slice(&self.gen.to_le_bytes());
+        b[16..24].copy_from_slice(&seq.to_le_bytes());
+        b[24..32].copy_from_slice(&off.to_le_bytes());
+        let sum = crc::crc32c(&b[..36]);
+        b[36..40].copy_from_slice(&sum.to_le_bytes());
+        // The slot with the older generation is overwritten; the other stays valid.
+        // A failure (the file truncated by someone) loses only this commit.
+        let _ = self.map.write_at((self.gen % 2) as usize * SLOT, &b);
+    }
+}
+
+/// The reading end of a log.
+#[derive(Debug)]
+pub struct LogReader {
+    dir: PathBuf,
+    addr: String,
+    seg: Option<Segment>,
+    seq: u64,
+    off: u64,
+    position: Option<PositionFile>,
+    pending: Option<(u64, u64)>,
+    bad_next: Option<u64>,
+    skip: bool,
+    skipped_segments: u64,
+    corrupted_skipped: u64,
+    /// The committed end of the current segment as last loaded (records below it are
+    /// immutable, so they are read without looking at the header again).
+    known_end: u64,
+    /// File bytes `[chunk_start, chunk_start + chunk.len())` of the current segment,
+    /// read with `pread` ahead of the records.
+    chunk: Vec<u8>,
+    chunk_start: u64,
+}
+
+/// Bytes read ahead per `pread`.
+const CHUNK: usize = 256 << 10;
+/// How many times a reader at the end re-checks before it sleeps on the futex.
+const SPIN: u32 = 200;
+
+impl LogReader {
+    /// Open the log at `dir` for reading (see the module docs for where it starts).
+    pub fn open(dir: impl AsRef<Path>, cfg: &LogConfig) -> Result<LogReader> {
+        let dir = dir.as_ref();
+        LogReader::open_inner(dir, cfg, name_of(dir), false)
+    }
+
+    fn open_inner(dir: &Path, cfg: &LogConfig, addr: String, create_it: bool) -> Result<LogReader> {
+        let op = "open";
+        if !probe(dir, op)? {
+            if create_it {
+                create(dir, cfg)?;
+            } else {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    op,
+                    addr,
+                    "no log at this path; sending to it creates it (ipcx send), or open with --create",
+                ));
+            }
+        }
+        let segs = list_segments(dir, op)?;
+        let (Some(&first), Some(&last)) = (segs.first(), segs.last()) else {
+            return Err(not_a_log(dir, op, "the directory holds no segment files"));
+        };
+        // Check the format now, so a foreign file is reported at open.
+        let last_seg = Segment::open(dir, last, op, Access::ReadPreferWrite)?;
+        let (position, saved) = match &cfg.reader {
+            Some(name) => {
+                let (p, s) = PositionFile::open(dir, name, cfg.mode)?;
+                (Some(p), s)
+            }
+            None => (None, None),
+        };
+        let (seq, off) = match (cfg.start, saved) {
+            (Start::End, _) => (last, last_seg.end()),
+            (Start::Committed, Some(p)) => p,
+            _ => (first, HEADER),
+        };
+        let mut r = LogReader {
+            dir: dir.to_owned(),
+            addr,
+            seg: None,
+            seq,
+            off,
+            position,
+            pending: None,
+            bad_next: None,
+            skip: cfg.skip_corrupted,
+            skipped_segments: 0,
+            corrupted_skipped: 0,
+            known_end: 0,
+            chunk: Vec::new(),
+            chunk_start: 0,
+        };
+        if seq == last {
+            r.seg = Some(last_seg);
+        }
+        if cfg.start != Start::Committed {
+            r.pending = Some((seq, off));
+        }
+        Ok(r)
+    }
+
+    /// Commit the position after the last record received (a named reader resumes there).
+    pub fn commit(&mut self) {
+        if let (Some((seq, off)), Some(p)) = (self.pending.take(), self.position.as_mut()) {
+            p.store(seq, off);
+        }
+    }
+
+    /// The current position: segment number and byte offset in it.
+    pub fn position(&self) -> (u64, u64) {
+        (self.seq, self.off)
+    }
+
+    /// After a `Corrupted` error, step over the damaged record (or, if its length is
+    /// damaged, the rest of its segment). False if there is nothing to skip.
+    pub fn skip_corrupted(&mut self) -> bool {
+        match self.bad_next.take() {
+            Some(next) => {
+                self.off = next;
+                self.corrupted_skipped += 1;
+                self.pending = Some((self.seq, self.off));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Damaged records skipped so far.
+    pub fn corrupted_skipped(&self) -> u64 {
+        self.corrupted_skipped
+    }
+
+    /// Segments deleted by retention before this reader got to them.
+    pub fn skipped_segments(&self) -> u64 {
+        self.skipped_segments
+    }
+
+    fn ensure_segment(&mut self) -> Result<()> {
+        if self.seg.as_ref().is_none_or(|s| s.seq != self.seq) {
+            self.seg = None;
+            let seg = match Segment::open(&self.dir, self.seq, "recv", Access::ReadPreferWrite) {
+                Ok(s) => s,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    let segs = list_segments(&self.dir, "recv")?;
+                    let Some(&next) = segs.iter().find(|&&s| s > self.seq) else {
+                        return Err(Error::new(
+                            ErrorKind::Corrupted,
+                            "recv",
+                            self.addr.clone(),
+                            format!("segment {} is missing and no later one exists (the previous segment is marked sealed, or the reader's position names it): the log is damaged", segment_file_name(self.seq)),
+                        ));
+                    };
+                    self.skipped_segments += next - self.seq;
+                    self.seq = next;
+                    self.off = HEADER;
+                    Segment::open(&self.dir, next, "recv", Access::ReadPreferWrite)?
+                }
+                Err(e) => return Err(e.context("recv", self.addr.clone())),
+            };
+            self.seg = Some(seg);
+            self.known_end = 0;
+            self.chunk.clear();
+        }
+        Ok(())
+    }
+
+    /// Make the chunk hold file bytes `[off, off + need)`, reading ahead up to `end`.
+    fn fill(&mut self, off: u64, need: u64, end: u64) -> Result<()> {
+        let have =
+            off >= self.chunk_start && off + need <= self.chunk_start + self.chunk.len() as u64;
+        if have {
+            return Ok(());
+        }
+        let want = (end - off).min((CHUNK as u64).max(need)) as usize;
+        self.chunk.resize(want, 0);
+        self.chunk_start = off;
+        let seg = self.seg.as_ref().expect("a segment is open");
+        let fd = seg.map.fd().expect("segments are files");
+        let mut got = 0;
+        while got < want {
+            match sys::mmap::pread(fd, &mut self.chunk[got..], off + got as u64) {
+                Ok(0) => {
+                    self.chunk.clear();
+                    return Err(Error::new(
+                        ErrorKind::Corrupted,
+                        "recv",
+                        self.addr.clone(),
+                        format!(
+                            "segment {}: the file was truncated by another process (it ends before offset {})",
+                            segment_file_name(seg.seq),
+                            off + got as u64
+                        ),
+                    ));
+                }
+                Ok(n) => got += n,
+                Err(e) => {
+                    self.chunk.clear();
+                    return Err(Error::from_errno("recv", self.addr.clone(), e.0));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Read and verify the record at `off` (below `end`) from the chunk into `buf`.
+    fn record_at(
+        &mut self,
+        off: u64,
+        end: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<std::result::Result<u64, Bad>> {
+        if off + RECORD_HEADER > end {
+            return Ok(Err(Bad::Length));
+        }
+        self.fill(off, RECORD_HEADER, end)?;
+        let at = (off - self.chunk_start) as usize;
+        let h: [u8; 8] = self.chunk[at..at + 8].try_into().expect("8 bytes");
+        let len = u32::from_le_bytes(h[..4].try_into().expect("4 bytes"));
+        let stored = u32::from_le_bytes(h[4..].try_into().expect("4 bytes"));
+        let next = off + RECORD_HEADER + pad8(u64::from(len));
+        if next > end {
+            return Ok(Err(Bad::Length));
+        }
+        self.fill(off, RECORD_HEADER + u64::from(len), end)?;
+        let at = (off - self.chunk_start) as usize + RECORD_HEADER as usize;
+        let payload = &self.chunk[at..at + len as usize];
+        let sum = crc::update(crc::crc32c(&h[..4]), payload);
+        if sum != stored {
+            return Ok(Err(Bad::Checksum { stored, computed: sum, next }));
+        }
+        buf.clear();
+        buf.extend_from_slice(payload);
+        Ok(Ok(next))
+    }
+
+    fn receive(&mut self, buf: &mut Vec<u8>, wait: Wait) -> Result<()> {
+        self.commit();
+        let deadline = wait.deadline();
+        let mut spun = false;
+        loop {
+            self.ensure_segment()?;
+            let seq = self.seq;
+            if self.off < HEADER {
+                self.off = HEADER;
+            }
+            if self.off >= self.known_end {
+                // Look at the header again: one fstat first, so a truncated file is an
+                // error rather than SIGBUS.
+                let seg = self.seg.as_ref().expect("ensure_segment maps it");
+                seg.check_file(&self.dir, "recv")?;
+                let end = seg.end();
+                if !(HEADER..=seg.cap).contains(&end) || end % 8 != 0 {
+                    return Err(Error::new(
+                        ErrorKind::Corrupted,
+                        "recv",
+                        self.addr.clone(),
+                        format!(
+                            "segment {}: its committed end {end} is out of range",
+                            segment_file_name(seq)
+                        ),
+                    ));
+                }
+                if self.off > end {
+                    // The log was cut after a crash below where this reader stood.
+                    self.off = end;
+                }
+                if end < self.known_end {
+                    self.chunk.clear();
+                }
+                self.known_end = end;
+            }
+            let (off, end) = (self.off, self.known_end);
+            if off < end {
+                match self.record_at(off, end, buf)? {
+                    Ok(next) => {
+                        self.off = next;
+                        self.pending = Some((seq, next));
+                        return Ok(());
+                    }
+                    Err(bad) => {
+                        let (why, next) = match bad {
+                            Bad::Length => ("its length runs past the committed end (the length field is damaged; skipping it skips the rest of the segment)".to_owned(), end),
+                            Bad::Checksum { stored, computed, next } => (format!("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"), next),
+                        };
+                        if self.skip {
+                            self.off = next;
+                            self.corrupted_skipped += 1;
+                            self.pending = Some((seq, next));
+                            continue;
+                        }
+                        self.bad_next = Some(next);
+                        return Err(Error::new(
+                            ErrorKind::Corrupted,
+                            "recv",
+                            self.addr.clone(),
+                            format!(
+                                "damaged record in segment {} at offset {off}: {why}; LogReader::skip_corrupted() (or ?skip=corrupted) steps over it",
+                                segment_file_name(seq)
+                            ),
+                        ));
+                    }
+                }
+            }
+            let seg = self.seg.as_ref().expect("ensure_segment maps it");
+            if seg.sealed() {
+                // Re-read the end: the writer stores its last end before sealing.
+                if seg.end() == end {
+                    self.seq += 1;
+                    self.off = HEADER;
+                }
+                continue;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(match wait {
+                    Wait::Never => Error::new(
+                        ErrorKind::WouldBlock,
+                        "recv",
+                        self.addr.clone(),
+                        "no record past this reader's position yet",
+                    ),
+                    _ => Error::new(
+                        ErrorKind::TimedOut,
+                        "recv",
+                        self.addr.clone(),
+                        "no record was appended in time (a log has no end: the writer leaving does not end it)",
+                    ),
+                });
+            }
+            // While records flow the next one is usually a moment away: look again a
+            // bounded number of times before paying for a sleep and a wake-up.
+            if !spun {
+                spun = true;
+                let moved = (0..SPIN).any(|i| {
+                    std::hint::spin_loop();
+                    if i % 16 == 15 {
+                        std::thread::yield_now();
+                    }
+                    seg.end() != end || seg.sealed()
+                });
+                if moved {
+                    continue;
+                }
+            }
+            spun = false;
+            // Say we sleep, then re-check before sleeping (the writer checks the flag
+            // after publishing; one of us sees the other).
+            let mut until = deadline;
+            if seg.writable() {
+                seg.waiters().store(1, SeqCst);
+            } else {
+                // A read-only reader cannot ask to be woken: it looks every 10 ms.
+                let step = Instant::now() + Duration::from_millis(10);
+                until = Some(deadline.map_or(step, |d| d.min(step)));
+            }
+            let v = seg.notify_value();
+            if seg.end() != end || seg.sealed() {
+                continue;
+            }
+            seg.region()
+                .wait_u32(H_NOTIFY, v, until)
+                .map_err(|e| Error::from_errno("recv", self.addr.clone(), e.0))?;
+        }
+    }
+}
+
+impl Drop for LogReader {
+    fn drop(&mut self) {
+        self.commit();
+    }
+}
+
+/// Open `mmap:/path` for appending (creating the log if it does not exist). The log is
+/// durable: it is never removed on drop (remove it with [`remove`] or `rm -r`).
+pub fn open_sender(addr: &Address, opts: &OpenOptions) -> Result<LogWriter> {
+    let Target::Mmap(path) = addr.target() else {
+        return Err(Error::new(
+            ErrorKind::InvalidAddress,
+            "open",
+            addr.to_string(),
+            "not an mmap: address",
+        ));
+    };
+    let cfg = LogConfig::from_address(addr)?;
+    if cfg.reader.is_some() || cfg.start != Start::Committed || cfg.skip_corrupted {
+        return Err(Error::address(
+            &addr.to_string(),
+            "reader=, from= and skip= are options of a receiving end",
+        ));
+    }
+    LogWriter::open_inner(path, &cfg, addr.to_string(), opts.open_timeout)
+}
+
+/// Open `mmap:/path` for reading. `opts.create` makes an empty log if none is there.
+pub fn open_receiver(addr: &Address, opts: &OpenOptions) -> Result<LogReader> {
+    let Target::Mmap(path) = addr.target() else {
+        return Err(Error::new(
+            ErrorKind::InvalidAddress,
+            "open",
+            addr.to_string(),
+            "not an mmap: address",
+        ));
+    };
+    let cfg = LogConfig::from_address(addr)?;
+    LogReader::open_inner(path, &cfg, addr.to_string(), opts.create)
+}
+
+impl Sender for LogWriter {
+    fn send_wait(&mut self, msg: &[u8], _wait: Wait) -> Result<()> {
+        // A log never pushes back: it grows until the disk is full.
+        self.append(msg)
+    }
+    fn max_message_size(&self) -> usize {
+        self.max_message()
+    }
+    fn address(&self) -> &str {
+        &self.addr
+    }
+}
+
+impl Receiver for LogReader {
+    fn recv_wait(&mut self, buf: &mut Vec<u8>, wait: Wait) -> Result<()> {
+        self.receive(buf, wait)
+    }
+    fn address(&self) -> &str {
+        &self.addr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_policies_parse() {
+        assert_eq!(SyncPolicy::parse("none"), Some(SyncPolicy::None));
+        assert_eq!(SyncPolicy::parse("always"), Some(SyncPolicy::Always));
+        assert_eq!(SyncPolicy::parse("10"), Some(SyncPolicy::Every(10)));
+        assert_eq!(
+            SyncPolicy::parse("250ms"),
+            Some(SyncPolicy::Interval(Duration::from_millis(250)))
+        );
+        assert_eq!(SyncPolicy::parse("2s"), Some(SyncPolicy::Interval(Duration::from_secs(2))));
+        assert_eq!(SyncPolicy::parse("0"), None);
+        assert_eq!(SyncPolicy::parse("soon"), None);
+    }
+
+    #[test]
+    fn reader_names_are_checked() {
+        assert!(check_reader_name("audit").is_ok());
+        assert!(check_reader_name("a.b-c_1").is_ok());
+        for bad in ["", ".hidden", "a/b", "x y", &"n".repeat(65)] {
+            assert!(check_reader_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn write_read_in_process() {
+        let dir = std::env::temp_dir().join(format!("ipcx-unit-log-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cfg = LogConfig { segment: Some(MIN_SEGMENT), ..LogConfig::default() };
+        let mut w = LogWriter::open(&dir, &cfg).unwrap();
+        let mut r = LogReader::open(&dir, &cfg).unwrap();
+        for i in 0..500u32 {
+            w.append(&i.to_le_bytes().repeat((i % 7) as usize)).unwrap();
+        }
+        let mut buf = Vec::new();
+        for i in 0..500u32 {
+            r.recv_wait(&mut buf, Wait::Never).unwrap();
+            assert_eq!(buf, i.to_le_bytes().repeat((i % 7) as usize));
+        }
+        assert_eq!(r.recv_wait(&mut buf, Wait::Never).unwrap_err().kind(), ErrorKind::WouldBlock);
+        assert!(list_segments(&dir, "t").unwrap().len() > 1, "rolled over");
+        drop((w, r));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,1019 @@
+//! The ring channel: one writer, one reader, variable-length messages in a power-of-two
+//! data area of a shared segment.
+//!
+//! All access to shared memory goes through `Region` (atomics and bounds-checked
+//! copies), so this module is safe code. The byte layout is in `docs/PROTOCOL.md`:
+//!
+//! ```text
+//! offset  size  field (little-endian, native atomics)
+//!      0     8  magic "IPCXRING"
+//!      8     4  layout version (1)
+//!     12     4  flags (reserved, 0)
+//!     16     8  capacity of the data area in bytes (a power of two)
+//!     24     8  writer owner: pid | (start time low 32 bits << 32); 0 = none
+//!     32     8  reader owner: same
+//!     40     4  closed bits: 1 = writer left, 2 = reader left
+//!    128     8  head: bytes ever written (writer's cache line)
+//!    136     4  reader-waiting futex word (1 while the reader sleeps)
+//!    256     8  tail: bytes ever consumed (reader's cache line)
+//!    264     4  writer-waiting futex word (1 while the writer sleeps)
+//!    384     -  data area, `capacity` bytes
+//! ```
+//!
+//! A record at `head % capacity` is an 8-byte header (`u32` length, `u32` its bitwise
+//! complement) and the payload padded to 8 bytes. Where a record does not fit before the
+//! end of the data area, the writer puts a wrap marker (length `0xFFFF_FFFF`, check 0) and
+//! the record starts at offset 0. A message is at most `capacity / 2 - 8` bytes, which
+//! guarantees it always fits once the reader has caught up.
+//!
+//! **Publication and wake-up.** The writer copies the record, then swaps in the new `head`
+//! (SeqCst, which also releases the bytes; on x86 the same `xchg` a SeqCst store is), then
+//! loads the reader-waiting word. The reader, before sleeping, swaps 1 into the waiting
+//! word, then re-reads `head` with a read-modify-write (`fetch_add(0)`), then sleeps on the
+//! futex. Because the writer's publication and the reader's re-check are both
+//! read-modify-writes of `head`, one is ordered before the other even under
+//! acquire/release alone: either the reader finds the new record or the writer finds the
+//! flag and wakes it. No lost wake-up (checked with loom, `loom_model.rs`), and the fast
+//! path (reader not asleep) makes no system call and no extra atomic. The reverse direction
+//! (the writer waiting for room) is symmetric on `tail` and the writer-waiting word; a
+//! closing side `fetch_or`s its closed bit, clears the peer's waiting word and wakes it,
+//! and a side about to sleep reads the closed bits with a read-modify-write too.
+//!
+//! **Untrusted memory.** Every index and length read from the segment is checked before use
+//! (`head - tail <= capacity`, alignment, record inside the data area and below `head`);
+//! a violation is [`ErrorKind::Corrupted`], never an access out of bounds or a panic.
+//!
+//! **A dead peer.** A blocked side sleeps in slices of 50 ms and checks at each one whether
+//! the peer's owner word names a live process that started when it recorded (pid reuse is
+//! caught by the start time from `/proc/PID/stat`); a peer that left cleanly sets its
+//! closed bit and wakes the other side at once.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::time::{Duration, Instant};
+
+use super::region::{Access, Region};
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys::shm as sys;
+use crate::Wait;
+
+/// `"IPCXRING"`, little-endian.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"IPCXRING");
+/// The layout version this build reads and writes.
+pub const VERSION: u32 = 1;
+/// Bytes before the data area.
+pub const HEADER_LEN: usize = 384;
+/// The default capacity of the data area (1 MiB).
+pub const DEFAULT_CAPACITY: usize = 1 << 20;
+/// The smallest capacity accepted.
+pub const MIN_CAPACITY: usize = 1 << 10;
+/// The largest capacity accepted (1 GiB).
+pub const MAX_CAPACITY: usize = 1 << 30;
+/// Bytes of a record header.
+pub const RECORD_HEADER: usize = 8;
+
+const OFF_MAGIC: usize = 0;
+const OFF_VERSION: usize = 8;
+const OFF_CAPACITY: usize = 16;
+const OFF_WRITER: usize = 24;
+const OFF_READER: usize = 32;
+const OFF_CLOSED: usize = 40;
+const OFF_HEAD: usize = 128;
+const OFF_READER_WAITING: usize = 136;
+const OFF_TAIL: usize = 256;
+const OFF_WRITER_WAITING: usize = 264;
+
+const WRITER_CLOSED: u32 = 1;
+const READER_CLOSED: u32 = 2;
+const WRAP: u32 = u32::MAX;
+
+/// How long a blocked side spins before it sleeps (blocking mode).
+pub const SPIN_FOR: Duration = Duration::from_micros(30);
+/// Yields after spinning, before sleeping.
+const YIELDS: u32 = 4;
+/// The longest single sleep: a dead peer is noticed within about this long.
+pub const SLEEP_SLICE: Duration = Duration::from_millis(50);
+
+/// The largest message a ring of `capacity` bytes carries.
+pub const fn max_message(capacity: usize) -> usize {
+    capacity / 2 - RECORD_HEADER
+}
+
+/// The segment size a ring of `capacity` needs.
+pub const fn segment_len(capacity: usize) -> usize {
+    HEADER_LEN + capacity
+}
+
+/// How a blocked side waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WaitMode {
+    /// Spin a short, bounded time, then sleep on a futex (the default).
+    #[default]
+    Blocking,
+    /// Spin and never sleep: the lowest latency, a whole core while waiting (`?spin=1`).
+    Spin,
+}
+
+fn pad8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+fn corrupted(object: &str, op: &'static str, what: impl Into<String>) -> Error {
+    Error::new(
+        ErrorKind::Corrupted,
+        op,
+        object,
+        format!(
+            "{}; the ring's shared memory was damaged (by a faulty process, or another program writing to the segment); remove the segment and start both sides again",
+            what.into()
+        ),
+    )
+}
+
+fn access(object: &str, op: &'static str, a: Access) -> Error {
+    match a {
+        Access::OutOfBounds => corrupted(object, op, "an offset lies outside the segment"),
+        Access::ReadOnly => Error::new(
+            ErrorKind::PermissionDenied,
+            op,
+            object,
+            "the segment is mapped read-only; a ring needs a writable mapping",
+        ),
+    }
+}
+
+/// Write a fresh ring header of `capacity` into `region` (the creator does this before
+/// anyone else attaches). The magic is stored last, with release ordering.
+pub fn init(region: &Region, capacity: usize, object: &str) -> Result<()> {
+    check_capacity(capacity, object, "create")?;
+    if region.len() < segment_len(capacity) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "create",
+            object,
+            format!(
+                "segment of {} bytes is smaller than a ring of capacity {capacity} needs ({})",
+                region.len(),
+                segment_len(capacity)
+            ),
+        ));
+    }
+    let e = |a| access(object, "create", a);
+    region.fill(0, HEADER_LEN, 0).map_err(e)?;
+    region.u32_at(OFF_VERSION).map_err(e)?.store(VERSION, Relaxed);
+    region.u64_at(OFF_CAPACITY).map_err(e)?.store(capacity as u64, Relaxed);
+    region.u64_at(OFF_MAGIC).map_err(e)?.store(MAGIC, Release);
+    Ok(())
+}
+
+/// Check a capacity: a power of two from [`MIN_CAPACITY`] to [`MAX_CAPACITY`].
+pub fn check_capacity(capacity: usize, object: &str, op: &'static str) -> Result<()> {
+    if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            op,
+            object,
+            format!("ring capacity {capacity} must be a power of two from {MIN_CAPACITY} to {MAX_CAPACITY} bytes (?capacity=N)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Check that `region` holds a ring of this layout version; its capacity.
+///
+/// `Ok(None)` while the header is not yet initialised (all zero: the creator is still
+/// writing it), so an opener can wait a moment.
+pub fn check_header(region: &Region, object: &str, op: &'static str) -> Result<Option<usize>> {
+    if region.len() < HEADER_LEN + MIN_CAPACITY {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            op,
+            object,
+            format!(
+                "the segment is {} bytes, too small to be an ipcx ring (at least {}); it is not a ring",
+                region.len(),
+                HEADER_LEN + MIN_CAPACITY
+            ),
+        ));
+    }
+    let e = |a| access(object, op, a);
+    let magic = region.load_u64(OFF_MAGIC, Acquire).map_err(e)?;
+    if magic == 0 {
+        return Ok(None);
+    }
+    if magic != MAGIC {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            op,
+            object,
+            format!("the segment is not an ipcx ring (magic {magic:#018x}, expected \"IPCXRING\"); use the shm module's Segment for raw segments"),
+        ));
+    }
+    let version = region.load_u32(OFF_VERSION, Acquire).map_err(e)?;
+    if version != VERSION {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            op,
+            object,
+            format!("the ring has layout version {version}, this ipcx reads version {VERSION}; use the same ipcx version on both sides"),
+        ));
+    }
+    let cap = region.load_u64(OFF_CAPACITY, Acquire).map_err(e)?;
+    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+    if !cap.is_power_of_two()
+        || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&cap)
+        || segment_len(cap) > region.len()
+    {
+        return Err(corrupted(
+            object,
+            op,
+            format!(
+                "the header's capacity {cap} does not fit the segment of {} bytes",
+                region.len()
+            ),
+        ));
+    }
+    Ok(Some(cap))
+}
+
+/// This process's owner word: pid and start time. Cached per pid, so a child made by
+/// `fork` computes its own.
+fn owner_word() -> u64 {
+    static CACHE: AtomicU64 = AtomicU64::new(0);
+    let pid = sys::getpid() as u32;
+    let w = CACHE.load(Relaxed);
+    if w != 0 && (w & 0xffff_ffff) as u32 == pid {
+        return w;
+    }
+    let start = sys::process_start_time(pid as i32).unwrap_or(0) as u32;
+    let w = (u64::from(start) << 32) | u64::from(pid);
+    CACHE.store(w, Relaxed);
+    w
+}
+
+/// Whether the owner word names a live process (0: nobody).
+fn owner_alive(word: u64) -> bool {
+    word != 0 && sys::process_is((word & 0xffff_ffff) as u32 as i32, word >> 32)
+}
+
+/// The pid in an owner word.
+fn owner_pid(word: u64) -> i32 {
+    (word & 0xffff_ffff) as u32 as i32
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Side {
+    Writer,
+    Reader,
+}
+
+impl Side {
+    fn owner_off(self) -> usize {
+        match self {
+            Side::Writer => OFF_WRITER,
+            Side::Reader => OFF_READER,
+        }
+    }
+    fn closed_bit(self) -> u32 {
+        match self {
+            Side::Writer => WRITER_CLOSED,
+            Side::Reader => READER_CLOSED,
+        }
+    }
+    /// The futex word this side sleeps on.
+    fn waiting_off(self) -> usize {
+        match self {
+            Side::Writer => OFF_WRITER_WAITING,
+            Side::Reader => OFF_READER_WAITING,
+        }
+    }
+    fn peer(self) -> Side {
+        match self {
+            Side::Writer => Side::Reader,
+            Side::Reader => Side::Writer,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Side::Writer => "writer",
+            Side::Reader => "reader",
+        }
+    }
+}
+
+/// What both ends share: the region, the capacity, the object name and the side.
+#[derive(Debug)]
+struct End {
+    region: Region,
+    cap: usize,
+    mask: u64,
+    side: Side,
+    me: u64,
+    mode: WaitMode,
+    object: String,
+    /// Pid-liveness checks (off for in-process heap rings, where there is no peer pid).
+    check_peer: bool,
+    /// A reader that outlives its writers: a writer leaving is not `Disconnected`.
+    persist: bool,
+}
+
+impl End {
+    fn attach(
+        region: Region,
+        side: Side,
+        mode: WaitMode,
+        object: String,
+        check_peer: bool,
+    ) -> Result<End> {
+        let op = "open";
+        let cap = match check_header(&region, &object, op)? {
+            Some(c) => c,
+            None => {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    op,
+                    &object,
+                    "the segment's ring header is not initialised (all zero); it is not a ring, or its creator died while making it",
+                ))
+            }
+        };
+        let me = if check_peer { owner_word() } else { 1 };
+        let slot = region.u64_at(side.owner_off()).map_err(|a| access(&object, op, a))?;
+        loop {
+            let cur = slot.load(Acquire);
+            if cur != 0 && (!check_peer || owner_alive(cur)) {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    op,
+                    &object,
+                    format!(
+                        "the ring already has a {} (process {}); a ring has one writer and one reader (a duplex channel is two rings)",
+                        side.name(),
+                        owner_pid(cur)
+                    ),
+                ));
+            }
+            // Free, or its owner died: take the slot.
+            if slot.compare_exchange(cur, me, AcqRel, Acquire).is_ok() {
+                break;
+            }
+        }
+        let closed = region.u32_at(OFF_CLOSED).map_err(|a| access(&object, op, a))?;
+        closed.fetch_and(!side.closed_bit(), SeqCst);
+        Ok(End {
+            region,
+            cap,
+            mask: cap as u64 - 1,
+            side,
+            me,
+            mode,
+            object,
+            check_peer,
+            persist: false,
+        })
+    }
+
+    fn word32(&self, off: usize) -> &std::sync::atomic::AtomicU32 {
+        // Offsets in the header are constants inside a region checked at attach.
+        self.region.u32_at(off).expect("header word inside the checked region")
+    }
+
+    fn word64(&self, off: usize) -> &std::sync::atomic::AtomicU64 {
+        self.region.u64_at(off).expect("header word inside the checked region")
+    }
+
+    /// Whether the peer left or died.
+    fn peer_gone(&self) -> bool {
+        if self.persist {
+            return false;
+        }
+        let peer = self.side.peer();
+        // A read-modify-write, to pair with the closing side's `fetch_or` (see `wait_for`).
+        if self.word32(OFF_CLOSED).fetch_or(0, SeqCst) & peer.closed_bit() != 0 {
+            return true;
+        }
+        if !self.check_peer {
+            return false;
+        }
+        let w = self.word64(peer.owner_off()).load(Acquire);
+        // 0: never attached yet (wait for it), unless it left (closed bit, above).
+        w != 0 && !owner_alive(w)
+    }
+
+    fn peer_closed(&self) -> bool {
+        !self.persist && self.word32(OFF_CLOSED).load(Acquire) & self.side.peer().closed_bit() != 0
+    }
+
+    /// Wake the peer if it sleeps (its waiting word is 1).
+    fn wake_peer(&self) {
+        let w = self.word32(self.side.peer().waiting_off());
+        if w.load(SeqCst) != 0 {
+            w.store(0, SeqCst);
+            sys::futex_wake(w, 1);
+        }
+    }
+
+    /// Wait as `wait` says until `poll` gives a value. `poll(strong)` looks at the other
+    /// side's index, with a read-modify-write when `strong` (the re-check before sleeping);
+    /// a gone peer is `Disconnected` (after a last poll), `busy` the non-blocking error.
+    fn wait_for<T>(
+        &self,
+        wait: Wait,
+        op: &'static str,
+        busy: ErrorKind,
+        mut poll: impl FnMut(bool) -> Result<Option<T>>,
+    ) -> Result<T> {
+        if let Some(v) = poll(false)? {
+            return Ok(v);
+        }
+        if self.peer_closed() {
+            return poll(false)?.ok_or_else(|| self.disconnected(op));
+        }
+        let deadline = match wait {
+            Wait::Never => return Err(self.busy(op, busy)),
+            Wait::Forever => None,
+            Wait::Until(d) => Some(d),
+        };
+        let start = Instant::now();
+        let mut next_check = start + SLEEP_SLICE;
+        let mut yields = 0;
+        loop {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(self.timed_out(op, busy, wait));
+            }
+            if now >= next_check {
+                if self.peer_gone() {
+                    return poll(false)?.ok_or_else(|| self.disconnected(op));
+                }
+                next_check = now + SLEEP_SLICE;
+            }
+            let spinning = self.mode == WaitMode::Spin || now - start < SPIN_FOR;
+            if spinning {
+                // Spin mode never sleeps, but past the spin time it offers the core to
+                // others between batches, so a peer sharing the core can run.
+                if now - start >= SPIN_FOR {
+                    std::thread::yield_now();
+                }
+                // Poll between single pause hints (a pause is tens of cycles), and read the
+                // clock only every 64 polls.
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                    if let Some(v) = poll(false)? {
+                        return Ok(v);
+                    }
+                }
+                continue;
+            }
+            if yields < YIELDS {
+                yields += 1;
+                std::thread::yield_now();
+                if let Some(v) = poll(false)? {
+                    return Ok(v);
+                }
+                continue;
+            }
+            // Sleep: announce, re-check, then wait on the futex for one slice.
+            let flag = self.word32(self.side.waiting_off());
+            // The swap and the read-modify-write re-check of the index (`poll(true)`) pair
+            // with the other side's index swap: one of the two sees the other.
+            flag.swap(1, SeqCst);
+            if let Some(v) = poll(true)? {
+                flag.store(0, Relaxed);
+                return Ok(v);
+            }
+            if self.peer_gone() {
+                flag.store(0, Relaxed);
+                return poll(false)?.ok_or_else(|| self.disconnected(op));
+            }
+            next_check = Instant::now() + SLEEP_SLICE;
+            let mut slice = SLEEP_SLICE;
+            if let Some(d) = deadline {
+                slice = slice.min(d.saturating_duration_since(Instant::now()));
+            }
+            if !slice.is_zero() {
+                sys::futex_wait(flag, 1, Some(slice));
+            }
+            flag.store(0, Relaxed);
+            if let Some(v) = poll(false)? {
+                return Ok(v);
+            }
+            if self.peer_gone() {
+                return poll(false)?.ok_or_else(|| self.disconnected(op));
+            }
+        }
+    }
+
+    fn disconnected(&self, op: &'static str) -> Error {
+        let peer = self.side.peer();
+        Error::new(
+            ErrorKind::Disconnected,
+            op,
+            &self.object,
+            format!("the ring's {} closed its end or died", peer.name()),
+        )
+    }
+
+    fn busy(&self, op: &'static str, kind: ErrorKind) -> Error {
+        let what = if kind == ErrorKind::Full {
+            "the ring is full (the reader has not caught up)"
+        } else {
+            "no message is waiting"
+        };
+        Error::new(kind, op, &self.object, what)
+    }
+
+    fn timed_out(&self, op: &'static str, kind: ErrorKind, wait: Wait) -> Error {
+        let _ = wait;
+        let what = if kind == ErrorKind::Full {
+            "the ring stayed full until the deadline"
+        } else {
+            "no message came before the deadline"
+        };
+        Error::new(ErrorKind::TimedOut, op, &self.object, what)
+    }
+
+    fn release(&self) {
+        let slot = self.word64(self.side.owner_off());
+        let _ = slot.compare_exchange(self.me, 0, SeqCst, Relaxed);
+        self.word32(OFF_CLOSED).fetch_or(self.side.closed_bit(), SeqCst);
+        let w = self.word32(self.side.peer().waiting_off());
+        w.store(0, SeqCst);
+        sys::futex_wake(w, 1);
+    }
+}
+
+/// The writing end of a ring.
+#[derive(Debug)]
+pub struct RingWriter {
+    end: End,
+    head: u64,
+    cached_tail: u64,
+    max: usize,
+}
+
+/// The reading end of a ring.
+#[derive(Debug)]
+pub struct RingReader {
+    end: End,
+    tail: u64,
+    cached_head: u64,
+    max: usize,
+}
+
+impl RingWriter {
+    /// Attach as the writer of the ring in `region` (checked); `object` names it in errors.
+    /// `check_peer: false` is for rings inside one process (tests), where liveness is moot.
+    pub fn attach(
+        region: Region,
+        mode: WaitMode,
+        object: String,
+        check_peer: bool,
+    ) -> Result<RingWriter> {
+        let end = End::attach(region, Side::Writer, mode, object, check_peer)?;
+        let head = end.word64(OFF_HEAD).load(Acquire);
+        let tail = end.word64(OFF_TAIL).load(Acquire);
+        let max = max_message(end.cap);
+        let mut w = RingWriter { end, head, cached_tail: tail, max };
+        w.check_indices(tail, "open")?;
+        w.head = head;
+        Ok(w)
+    }
+
+    fn check_indices(&self, tail: u64, op: &'static str) -> Result<()> {
+        if tail > self.head || self.head - tail > self.end.cap as u64 || (self.head | tail) % 8 != 0
+        {
+            return Err(corrupted(
+                &self.end.object,
+                op,
+                format!(
+                    "head {} and tail {tail} are not consistent with capacity {}",
+                    self.head, self.end.cap
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The largest message this ring carries (`capacity / 2 - 8`).
+    pub fn max_message_size(&self) -> usize {
+        self.max
+    }
+
+    /// The data area's capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.end.cap
+    }
+
+    /// The address or name in error messages.
+    pub fn object(&self) -> &str {
+        &self.end.object
+    }
+
+    /// Room for a record of `need` bytes at the current head, counting a wrap marker:
+    /// `Some(skip)` (bytes to skip to the start) when there is room.
+    fn room(&mut self, need: usize, reload: bool) -> Result<Option<u64>> {
+        let pos = (self.head & self.end.mask) as usize;
+        let till_end = self.end.cap - pos;
+        let skip = if need > till_end { till_end as u64 } else { 0 };
+        let total = skip + need as u64;
+        let cap = self.end.cap as u64;
+        if self.head + total - self.cached_tail <= cap {
+            return Ok(Some(skip));
+        }
+        if !reload {
+            return Ok(None);
+        }
+        let tail = self.end.word64(OFF_TAIL).load(SeqCst);
+        self.check_indices(tail, "send")?;
+        self.cached_tail = tail;
+        Ok((self.head + total - tail <= cap).then_some(skip))
+    }
+
+    fn too_large(&self, len: usize) -> Error {
+        Error::too_large(
+            "send",
+            &self.end.object,
+            self.max as u64,
+            format!(
+                "a message of {len} bytes is over the ring's limit of {} bytes (half its capacity of {}, less an 8-byte header); open the ring with a larger ?capacity=N (a power of two)",
+                self.max, self.end.cap
+            ),
+        )
+    }
+
+    /// Reserve room for a message of `len` bytes, waiting as `wait` says; write it in place
+    /// through the guard and [`WriteGuard::commit`] it. Dropping the guard sends nothing.
+    pub fn reserve(&mut self, len: usize, wait: Wait) -> Result<WriteGuard<'_>> {
+        if len > self.max {
+            return Err(self.too_large(len));
+        }
+        if self.end.peer_closed() {
+            return Err(self.end.disconnected("send"));
+        }
+        let need = RECORD_HEADER + pad8(len);
+        let skip = match self.room(need, false)? {
+            Some(s) => s,
+            None => self.wait_room(need, wait)?,
+        };
+        let e = |a| access(&self.end.object, "send", a);
+        if skip > 0 {
+            let pos = (self.head & self.end.mask) as usize;
+            let mut marker = [0u8; 8];
+            marker[..4].copy_from_slice(&WRAP.to_le_bytes());
+            self.end.region.copy_in(HEADER_LEN + pos, &marker).map_err(e)?;
+        }
+        let start = self.head + skip;
+        let pos = (start & self.end.mask) as usize;
+        let mut hdr = [0u8; 8];
+        hdr[..4].copy_from_slice(&(len as u32).to_le_bytes());
+        hdr[4..].copy_from_slice(&(!(len as u32)).to_le_bytes());
+        self.end.region.copy_in(HEADER_LEN + pos, &hdr).map_err(e)?;
+        Ok(WriteGuard {
+            off: HEADER_LEN + pos + RECORD_HEADER,
+            len,
+            new_head: start + need as u64,
+            w: self,
+        })
+    }
+
+    fn wait_room(&mut self, need: usize, wait: Wait) -> Result<u64> {
+        let cap = self.end.cap as u64;
+        let mask = self.end.mask;
+        let head = self.head;
+        let pos = (head & mask) as usize;
+        let till_end = self.end.cap - pos;
+        let skip = if need > till_end { till_end as u64 } else { 0 };
+        let total = skip + need as u64;
+        let end = &self.end;
+        let mut seen_tail = self.cached_tail;
+        let r = end.wait_for(wait, "send", ErrorKind::Full, |strong| {
+            let t = end.word64(OFF_TAIL);
+            let tail = if strong { t.fetch_add(0, SeqCst) } else { t.load(SeqCst) };
+            if tail > head || head - tail > cap || tail % 8 != 0 {
+                return Err(corrupted(
+                    &end.object,
+                    "send",
+                    format!("head {head} and tail {tail} are not consistent with capacity {cap}"),
+                ));
+            }
+            seen_tail = tail;
+            Ok((head + total - tail <= cap).then_some(skip))
+        });
+        self.cached_tail = seen_tail;
+        r
+    }
+
+    /// Send one message (copied into the ring), waiting for room as `wait` says.
+    pub fn send(&mut self, msg: &[u8], wait: Wait) -> Result<()> {
+        let mut g = self.reserve(msg.len(), wait)?;
+        g.write_at(0, msg)?;
+        g.commit();
+        Ok(())
+    }
+
+    fn publish(&mut self, new_head: u64) {
+        self.head = new_head;
+        // A swap (not a store): see the wake-up protocol in the module docs.
+        self.end.word64(OFF_HEAD).swap(new_head, SeqCst);
+        self.end.wake_peer();
+    }
+}
+
+impl Drop for RingWriter {
+    fn drop(&mut self) {
+        self.end.release();
+    }
+}
+
+/// A message being written in place; [`WriteGuard::commit`] publishes it.
+#[derive(Debug)]
+pub struct WriteGuard<'a> {
+    w: &'a mut RingWriter,
+    off: usize,
+    len: usize,
+    new_head: u64,
+}
+
+impl WriteGuard<'_> {
+    /// The message's length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copy `data` into the message at `at`; `InvalidInput` if it does not fit.
+    pub fn write_at(&mut self, at: usize, data: &[u8]) -> Result<()> {
+        if at.checked_add(data.len()).is_none_or(|e| e > self.len) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "write",
+                &self.w.end.object,
+                format!(
+                    "{} bytes at offset {at} do not fit in the reserved message of {} bytes",
+                    data.len(),
+                    self.len
+                ),
+            ));
+        }
+        self.w
+            .end
+            .region
+            .copy_in(self.off + at, data)
+            .map_err(|a| access(&self.w.end.object, "write", a))
+    }
+
+    /// Publish the message to the reader.
+    pub fn commit(self) {
+        let h = self.new_head;
+        self.w.publish(h);
+    }
+}
+
+impl RingReader {
+    /// Attach as the reader of the ring in `region` (checked).
+    pub fn attach(
+        region: Region,
+        mode: WaitMode,
+        object: String,
+        check_peer: bool,
+    ) -> Result<RingReader> {
+        let end = End::attach(region, Side::Reader, mode, object, check_peer)?;
+        let tail = end.word64(OFF_TAIL).load(Acquire);
+        let max = max_message(end.cap);
+        let r = RingReader { end, tail, cached_head: tail, max };
+        if tail % 8 != 0 {
+            return Err(corrupted(
+                &r.end.object,
+                "open",
+                format!("tail {tail} is not 8-byte aligned"),
+            ));
+        }
+        Ok(r)
+    }
+
+    /// The largest message this ring carries.
+    pub fn max_message_size(&self) -> usize {
+        self.max
+    }
+
+    /// The address or name in error messages.
+    pub fn object(&self) -> &str {
+        &self.end.object
+    }
+
+    /// Outlive writers: when one leaves or dies, wait for the next instead of giving
+    /// `Disconnected`.
+    pub fn set_persist(&mut self, yes: bool) {
+        self.end.persist = yes;
+    }
+
+    /// The next record, if one is published: (payload offset in the region, length, the
+    /// tail after it). Checks everything read from shared memory.
+    fn next(&mut self, reload: bool) -> Result<Option<(usize, usize, u64)>> {
+        let reload = if reload { Reload::Yes } else { Reload::No };
+        scan(&self.end, &mut self.tail, &mut self.cached_head, self.max, reload)
+    }
+
+    fn next_wait(&mut self, wait: Wait) -> Result<(usize, usize, u64)> {
+        if let Some(r) = self.next(false)? {
+            return Ok(r);
+        }
+        // `wait_for` borrows the end; the state it updates is copied back after.
+        let end = &self.end;
+        let mut st = (self.tail, self.cached_head);
+        let max = self.max;
+        let r = end.wait_for(wait, "recv", ErrorKind::WouldBlock, |strong| {
+            scan(end, &mut st.0, &mut st.1, max, if strong { Reload::Strong } else { Reload::Yes })
+        });
+        self.tail = st.0;
+        self.cached_head = st.1;
+        r
+    }
+
+    /// Receive one message into `buf` (cleared first), waiting as `wait` says.
+    pub fn recv(&mut self, buf: &mut Vec<u8>, wait: Wait) -> Result<()> {
+        let g = self.recv_in_place(wait)?;
+        buf.clear();
+        g.append_to(buf)?;
+        Ok(())
+    }
+
+    /// The next message, read in place; the slot is released when the guard drops.
+    pub fn recv_in_place(&mut self, wait: Wait) -> Result<ReadGuard<'_>> {
+        let (off, len, new_tail) = self.next_wait(wait)?;
+        Ok(ReadGuard { r: self, off, len, new_tail })
+    }
+
+    fn release(&mut self, new_tail: u64) {
+        self.tail = new_tail;
+        self.end.word64(OFF_TAIL).swap(new_tail, SeqCst);
+        self.end.wake_peer();
+    }
+}
+
+/// Whether [`scan`] may look at the shared head again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reload {
+    /// Use the cached head only.
+    No,
+    /// Load the head.
+    Yes,
+    /// Load it with a read-modify-write (before sleeping).
+    Strong,
+}
+
+/// Find the next record.
+fn scan(
+    end: &End,
+    tail: &mut u64,
+    cached_head: &mut u64,
+    max: usize,
+    reload: Reload,
+) -> Result<Option<(usize, usize, u64)>> {
+    let cap = end.cap as u64;
+    let obj = &end.object;
+    loop {
+        if *cached_head == *tail {
+            let h = end.word64(OFF_HEAD);
+            let head = match reload {
+                Reload::No => return Ok(None),
+                Reload::Yes => h.load(SeqCst),
+                Reload::Strong => h.fetch_add(0, SeqCst),
+            };
+            if head < *tail || head - *tail > cap || head % 8 != 0 {
+                return Err(corrupted(
+                    obj,
+                    "recv",
+                    format!(
+                        "head {head} and tail {} are not consistent with capacity {cap}",
+                        *tail
+                    ),
+                ));
+            }
+            *cached_head = head;
+            if head == *tail {
+                return Ok(None);
+            }
+        }
+        let pos = (*tail & end.mask) as usize;
+        let mut hdr = [0u8; 8];
+        end.region.copy_out(HEADER_LEN + pos, &mut hdr).map_err(|a| access(obj, "recv", a))?;
+        let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+        let check = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+        let till_end = cap - pos as u64;
+        let avail = *cached_head - *tail;
+        if len == WRAP && check == 0 {
+            if till_end > avail {
+                return Err(corrupted(
+                    obj,
+                    "recv",
+                    format!("a wrap marker at {pos} skips {till_end} bytes, past the head"),
+                ));
+            }
+            *tail += till_end;
+            continue;
+        }
+        if check != !len {
+            return Err(corrupted(
+                obj,
+                "recv",
+                format!(
+                    "the record header at {pos} is damaged (length {len:#x}, check {check:#x})"
+                ),
+            ));
+        }
+        let len = len as usize;
+        if len > max {
+            return Err(corrupted(
+                obj,
+                "recv",
+                format!("a record claims {len} bytes, over the ring's limit of {max}"),
+            ));
+        }
+        let need = (RECORD_HEADER + pad8(len)) as u64;
+        if need > till_end || need > avail {
+            return Err(corrupted(
+                obj,
+                "recv",
+                format!("a record of {len} bytes at {pos} runs past the end of the data area or the head"),
+            ));
+        }
+        return Ok(Some((HEADER_LEN + pos + RECORD_HEADER, len, *tail + need)));
+    }
+}
+
+impl Drop for RingReader {
+    fn drop(&mut self) {
+        self.end.release();
+    }
+}
+
+/// A message read in place; dropping the guard releases its slot to the writer.
+#[derive(Debug)]
+pub struct ReadGuard<'a> {
+    r: &'a mut RingReader,
+    off: usize,
+    len: usize,
+    new_tail: u64,
+}
+
+impl ReadGuard<'_> {
+    /// The message's length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copy `out.len()` bytes of the message from offset `at`; `InvalidInput` past its end.
+    pub fn read_at(&self, at: usize, out: &mut [u8]) -> Result<()> {
+        if at.checked_add(out.len()).is_none_or(|e| e > self.len) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "read",
+                &self.r.end.object,
+                format!(
+                    "{} bytes at offset {at} lie outside the message of {} bytes",
+                    out.len(),
+                    self.len
+                ),
+            ));
+        }
+        self.r
+            .end
+            .region
+            .copy_out(self.off + at, out)
+            .map_err(|a| access(&self.r.end.object, "read", a))
+    }
+
+    /// Append the whole message to `buf`.
+    pub fn append_to(&self, buf: &mut Vec<u8>) -> Result<()> {
+        self.r
+            .end
+            .region
+            .copy_out_append(self.off, self.len, buf)
+            .map_err(|a| access(&self.r.end.object, "read", a))
+    }
+
+    /// The whole message as a new vector.
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        let mut v = Vec::with_capacity(self.len);
+        self.append_to(&mut v)?;
+        Ok(v)
+    }
+}
+
+impl Drop for ReadGuard<'_> {
+    fn drop(&mut self) {
+        let t = self.new_tail;
+        self.r.release(t);
+    }
+}

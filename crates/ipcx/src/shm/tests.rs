@@ -1,0 +1,166 @@
+//! Unit tests of the ring's logic over a heap buffer (these also run under Miri).
+
+use super::*;
+use proptest::prelude::*;
+
+fn msg(i: u32, len: usize) -> Vec<u8> {
+    (0..len).map(|k| (i as usize * 31 + k) as u8).collect()
+}
+
+#[test]
+fn heap_ring_keeps_boundaries_and_wraps() {
+    let (mut w, mut r) = heap_ring(1024, WaitMode::Blocking).unwrap();
+    assert_eq!(w.max_message_size(), 504);
+    let mut buf = Vec::new();
+    // Many rounds of odd sizes force wrap markers at every offset.
+    for i in 0..2000u32 {
+        let len = (i as usize * 37) % 505;
+        w.send(&msg(i, len), Wait::Never).unwrap();
+        r.recv(&mut buf, Wait::Never).unwrap();
+        assert_eq!(buf, msg(i, len), "message {i}");
+    }
+    assert_eq!(r.recv(&mut buf, Wait::Never).unwrap_err().kind(), ErrorKind::WouldBlock);
+}
+
+#[test]
+fn full_ring_says_full_and_too_large_names_the_limit() {
+    let (mut w, mut r) = heap_ring(1024, WaitMode::Blocking).unwrap();
+    let mut n = 0;
+    let e = loop {
+        match w.send(&[1; 100], Wait::Never) {
+            Ok(()) => n += 1,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(e.kind(), ErrorKind::Full);
+    assert_eq!(n, 1024 / 112);
+    let e = w.send(&[0; 505], Wait::Never).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TooLarge);
+    assert_eq!(e.limit(), Some(504));
+    let t = std::time::Instant::now();
+    let e = w.send(&[1; 100], Wait::timeout(std::time::Duration::from_millis(60))).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut);
+    assert!(t.elapsed() >= std::time::Duration::from_millis(60));
+    let mut buf = Vec::new();
+    r.recv(&mut buf, Wait::Never).unwrap();
+    w.send(&[1; 100], Wait::Never).unwrap();
+}
+
+#[test]
+fn zero_copy_guards_publish_and_release() {
+    let (mut w, mut r) = heap_ring(1024, WaitMode::Blocking).unwrap();
+    {
+        let mut g = w.reserve(10, Wait::Never).unwrap();
+        g.write_at(0, b"hello").unwrap();
+        g.write_at(5, b"world").unwrap();
+        assert_eq!(g.write_at(6, b"world").unwrap_err().kind(), ErrorKind::InvalidInput);
+        // Not committed yet: nothing to read.
+        g.commit();
+    }
+    {
+        // Dropped without commit: nothing is sent.
+        let _g = w.reserve(3, Wait::Never).unwrap();
+    }
+    let g = r.recv_in_place(Wait::Never).unwrap();
+    assert_eq!(g.len(), 10);
+    let mut out = [0u8; 5];
+    g.read_at(5, &mut out).unwrap();
+    assert_eq!(&out, b"world");
+    assert_eq!(g.read_at(6, &mut out).unwrap_err().kind(), ErrorKind::InvalidInput);
+    drop(g);
+    assert_eq!(r.recv_in_place(Wait::Never).unwrap_err().kind(), ErrorKind::WouldBlock);
+}
+
+#[test]
+fn a_closed_writer_gives_disconnected_after_its_messages() {
+    let (mut w, mut r) = heap_ring(1024, WaitMode::Blocking).unwrap();
+    w.send(b"last", Wait::Never).unwrap();
+    drop(w);
+    let mut buf = Vec::new();
+    r.recv(&mut buf, Wait::Forever).unwrap();
+    assert_eq!(buf, b"last");
+    assert_eq!(r.recv(&mut buf, Wait::Forever).unwrap_err().kind(), ErrorKind::Disconnected);
+}
+
+#[test]
+fn a_closed_reader_gives_the_writer_disconnected() {
+    let (mut w, r) = heap_ring(1024, WaitMode::Blocking).unwrap();
+    drop(r);
+    assert_eq!(w.send(b"x", Wait::Forever).unwrap_err().kind(), ErrorKind::Disconnected);
+}
+
+#[cfg_attr(miri, ignore)]
+#[test]
+fn threads_exchange_a_hundred_thousand_messages_blocking_and_spinning() {
+    for mode in [WaitMode::Blocking, WaitMode::Spin] {
+        let (mut w, mut r) = heap_ring(4096, mode).unwrap();
+        let n = 100_000u32;
+        let t = std::thread::spawn(move || {
+            for i in 0..n {
+                w.send(&msg(i, (i as usize * 13) % 300), Wait::Forever).unwrap();
+            }
+        });
+        let mut buf = Vec::new();
+        for i in 0..n {
+            r.recv(&mut buf, Wait::Forever).unwrap();
+            assert_eq!(buf, msg(i, (i as usize * 13) % 300));
+        }
+        t.join().unwrap();
+        assert_eq!(r.recv(&mut buf, Wait::Forever).unwrap_err().kind(), ErrorKind::Disconnected);
+    }
+}
+
+#[test]
+fn damaged_indices_and_records_are_corrupted_not_crashes() {
+    // A valid ring with one message, then its head pushed past the capacity.
+    let mut data = vec![0u8; ring::segment_len(1024)];
+    data[128..136].copy_from_slice(&4096u64.to_le_bytes());
+    assert_eq!(fuzz_reader(&data), (0, Some(ErrorKind::Corrupted)));
+    // A record whose length check does not match.
+    let mut data = vec![0u8; ring::segment_len(1024)];
+    data[128..136].copy_from_slice(&16u64.to_le_bytes());
+    data[384..388].copy_from_slice(&8u32.to_le_bytes());
+    assert_eq!(fuzz_reader(&data), (0, Some(ErrorKind::Corrupted)));
+    // The same record made valid reads once, then would block.
+    data[388..392].copy_from_slice(&(!8u32).to_le_bytes());
+    assert_eq!(fuzz_reader(&data), (1, Some(ErrorKind::WouldBlock)));
+    // A record longer than the head allows.
+    data[384..388].copy_from_slice(&100u32.to_le_bytes());
+    data[388..392].copy_from_slice(&(!100u32).to_le_bytes());
+    assert_eq!(fuzz_reader(&data), (0, Some(ErrorKind::Corrupted)));
+    // Not a ring at all.
+    data[0] = 1;
+    assert_eq!(fuzz_reader(&data).1, Some(ErrorKind::InvalidInput));
+}
+
+#[test]
+fn segment_typed_access_is_bounds_checked() {
+    let s = Segment::anonymous(64);
+    s.write::<u64>(8, &0x1122_3344_5566_7788).unwrap();
+    assert_eq!(s.read::<u64>(8).unwrap(), 0x1122_3344_5566_7788);
+    s.write::<[u16; 3]>(61 - 5, &[1, 2, 3]).unwrap();
+    assert_eq!(s.read::<[u16; 3]>(56).unwrap(), [1, 2, 3]);
+    assert_eq!(s.read::<u64>(60).unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(s.write_bytes(usize::MAX, b"x").unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(s.atomic_u64(4).unwrap_err().kind(), ErrorKind::InvalidInput);
+    s.atomic_u32(4).unwrap().fetch_add(5, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(s.load_u32(4, std::sync::atomic::Ordering::SeqCst).unwrap(), 5);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 8 } else { 2000 }, ..ProptestConfig::default() })]
+
+    /// Whatever bytes the shared memory holds, the reader returns messages or an error,
+    /// never panics or reads out of bounds.
+    #[test]
+    fn the_reader_survives_any_bytes(data in proptest::collection::vec(any::<u8>(), 0..1500), seed in any::<u64>()) {
+        let _ = fuzz_reader(&data);
+        // And a plausible ring: valid header, indices from the seed, random records.
+        let mut d = data.clone();
+        d.resize(ring::segment_len(1024), 0);
+        d[0] = 0;
+        d[128..136].copy_from_slice(&((seed % 2048) & !7).to_le_bytes());
+        d[256..264].copy_from_slice(&(((seed >> 20) % 1024) & !7).to_le_bytes());
+        let _ = fuzz_reader(&d);
+    }
+}

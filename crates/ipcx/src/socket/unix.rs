@@ -1,0 +1,268 @@
+//! Unix domain sockets: socket files and Linux abstract names (`unix:@name`).
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{connect_within, packet_max, Chan, Connection, Listener, Packet, PeerCred, SockKind};
+use crate::address::{Address, Target, UnixKind, UnixName};
+use crate::error::{Error, ErrorKind, Result};
+use crate::frame::Framing;
+use crate::sys::socket::{self as ss, SockAddr, UNIX_PATH_CAPACITY};
+use crate::sys::{self, Errno};
+use crate::{Receiver, Wait};
+
+/// The longest socket path, in bytes (`sun_path` holds 108 with the terminating NUL).
+pub const MAX_PATH: usize = UNIX_PATH_CAPACITY - 1;
+
+/// A socket file made by `bind`; removed on drop if it is still the one made (same
+/// device and inode), so a server never removes a successor's socket.
+#[derive(Debug)]
+pub struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    remove: bool,
+}
+
+impl SocketFile {
+    fn new(path: &Path) -> Option<SocketFile> {
+        let st = sys::lstat(path).ok()?;
+        Some(SocketFile { path: path.to_owned(), dev: st.dev, ino: st.ino, remove: true })
+    }
+    /// Leave the file in place on drop.
+    pub fn keep(&mut self) {
+        self.remove = false;
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if self.remove {
+            // Only our own socket file; if it is gone or replaced there is nothing to do.
+            if matches!(sys::lstat(&self.path), Ok(st) if st.dev == self.dev && st.ino == self.ino)
+            {
+                let _ = sys::unlink(&self.path);
+            }
+        }
+    }
+}
+
+fn parts(addr: &Address) -> Result<(UnixKind, SockAddr, Option<&Path>)> {
+    let Target::Unix(kind, name) = addr.target() else {
+        return Err(Error::new(
+            ErrorKind::InvalidAddress,
+            "open",
+            addr.to_string(),
+            "not a unix: address",
+        ));
+    };
+    let (sa, path) = match name {
+        UnixName::Path(p) => (SockAddr::unix_path(p), Some(p.as_path())),
+        UnixName::Abstract(n) => (SockAddr::unix_abstract(n.as_bytes()), None),
+    };
+    let len = match name {
+        UnixName::Path(p) => p.as_os_str().len(),
+        UnixName::Abstract(n) => n.len(),
+    };
+    let sa = sa.map_err(|e| match e.0 {
+        libc::ENAMETOOLONG => Error::too_large(
+            "open",
+            addr.to_string(),
+            MAX_PATH as u64,
+            format!(
+                "the socket name is {len} bytes, over the limit of {MAX_PATH} bytes (sun_path holds {UNIX_PATH_CAPACITY} bytes with the terminating NUL); use a shorter path, e.g. in /tmp or /run/user"
+            ),
+        ),
+        _ => Error::address(&addr.to_string(), "the socket path contains a NUL byte"),
+    })?;
+    Ok((*kind, sa, path))
+}
+
+fn ty(kind: UnixKind) -> i32 {
+    SockKind::Unix(kind).sock_type()
+}
+
+fn in_use(addr: &Address, why: &str) -> Error {
+    Error::new(
+        ErrorKind::AlreadyExists,
+        "listen",
+        addr.to_string(),
+        format!("address in use by a live server{why}; stop it or pick another address"),
+    )
+    .with_errno(libc::EADDRINUSE)
+}
+
+/// Bind `fd` to the address, replacing a stale socket file (its server is dead: a
+/// connect is refused) but never a live one.
+fn bind_replacing_stale(
+    fd: BorrowedFd<'_>,
+    addr: &Address,
+    kind: UnixKind,
+    sa: &SockAddr,
+    path: Option<&Path>,
+) -> Result<()> {
+    let err = |e: Errno| match e.0 {
+        libc::ENOENT => Error::new(
+            ErrorKind::NotFound,
+            "listen",
+            addr.to_string(),
+            "the directory of the socket path does not exist; create it first",
+        )
+        .with_errno(e.0),
+        _ => Error::from_errno("listen", addr.to_string(), e.0),
+    };
+    match ss::bind(fd, sa) {
+        Ok(()) => return Ok(()),
+        Err(Errno(libc::EADDRINUSE)) => {}
+        Err(e) => return Err(err(e)),
+    }
+    let Some(path) = path else {
+        return Err(in_use(addr, " (an abstract name is held by an open socket)"));
+    };
+    match sys::lstat(path) {
+        Ok(st) if st.file_type() == libc::S_IFSOCK => {}
+        Ok(st) => {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                "listen",
+                addr.to_string(),
+                format!(
+                    "the path exists and is {}, not a socket; ipcx will not replace it",
+                    st.type_name()
+                ),
+            ))
+        }
+        Err(e) => return Err(err(e)),
+    }
+    let probe = ss::socket(libc::AF_UNIX, ty(kind), true).map_err(err)?;
+    match ss::connect(probe.as_fd(), sa) {
+        Err(Errno(libc::ECONNREFUSED)) => {
+            // Stale: the socket file outlived its server. Replace it.
+            match sys::unlink(path) {
+                Ok(()) | Err(Errno(libc::ENOENT)) => {}
+                Err(e) => return Err(err(e)),
+            }
+            ss::bind(fd, sa).map_err(|e| match e.0 {
+                libc::EADDRINUSE => in_use(addr, " (another server took the address meanwhile)"),
+                _ => err(e),
+            })
+        }
+        Err(Errno(libc::EPROTOTYPE)) => Err(in_use(addr, " (a socket of another type)")),
+        _ => Err(in_use(addr, "")),
+    }
+}
+
+/// Bind `unix:...` and (stream, seqpacket) listen; the file gets the address's mode.
+pub fn listen(addr: &Address) -> Result<Listener> {
+    let (kind, sa, path) = parts(addr)?;
+    let name = addr.to_string();
+    let e = |e: Errno| Error::from_errno("listen", &name, e.0);
+    let dgram = kind == UnixKind::Datagram;
+    // A listener never blocks in accept (the server polls); a datagram socket is read
+    // with per-call flags and stays blocking.
+    let fd = ss::socket(libc::AF_UNIX, ty(kind), !dgram).map_err(e)?;
+    let mode = addr.mode()?;
+    if path.is_some() {
+        // The file takes the socket's mode (less the umask) at bind: never wider than asked.
+        ss::fchmod(fd.as_fd(), mode & 0o777).map_err(e)?;
+    }
+    bind_replacing_stale(fd.as_fd(), addr, kind, &sa, path)?;
+    let file = match path {
+        Some(p) => {
+            let f = SocketFile::new(p);
+            ss::chmod(p, mode).map_err(e)?;
+            f
+        }
+        None => None,
+    };
+    if !dgram {
+        ss::listen(fd.as_fd(), libc::SOMAXCONN).map_err(e)?;
+    }
+    Ok(Listener {
+        fd,
+        kind: SockKind::Unix(kind),
+        framing: if kind == UnixKind::Stream { addr.framing()? } else { Framing::default() },
+        max: packet_max(addr)?,
+        name,
+        _file: file,
+    })
+}
+
+/// Connect to `unix:...`, trying for at most `timeout` while no server listens.
+pub fn connect(addr: &Address, timeout: Option<Duration>) -> Result<Connection> {
+    let (kind, sa, _) = parts(addr)?;
+    let name = addr.to_string();
+    let fd = connect_within(libc::AF_UNIX, ty(kind), &sa, timeout, &name)?;
+    if kind == UnixKind::Datagram {
+        let fd = Arc::new(fd);
+        let p = Packet::new(fd.clone(), packet_max(addr)?, false, 0)
+            .map_err(|e| Error::from_errno("connect", &name, e.0))?;
+        return Ok(Connection { fd, chan: Chan::Packet(p), peer: None, name, max_fds: 0 });
+    }
+    let framing = if kind == UnixKind::Stream { addr.framing()? } else { Framing::default() };
+    Connection::new(fd, SockKind::Unix(kind), framing, packet_max(addr)?, name)
+}
+
+/// A connected pair of Unix sockets of `kind` (`socketpair(2)`), e.g. for a child.
+pub fn pair(kind: UnixKind, framing: Framing) -> Result<(Connection, Connection)> {
+    let (a, b) =
+        ss::socketpair(ty(kind)).map_err(|e| Error::from_errno("socketpair", "unix:", e.0))?;
+    let mk = |fd| {
+        Connection::new(
+            fd,
+            SockKind::Unix(kind),
+            framing,
+            super::DEFAULT_MAX_PACKET,
+            "unix:(pair)".into(),
+        )
+    };
+    Ok((mk(a)?, mk(b)?))
+}
+
+/// The receiving end of a datagram socket: it owns its name; any number of senders.
+#[derive(Debug)]
+pub struct DatagramReceiver {
+    conn: Connection,
+    _file: Option<SocketFile>,
+}
+
+/// Bind `unix-dgram:...` for receiving (replacing a stale file, never a live one).
+pub fn bind_datagram(addr: &Address) -> Result<DatagramReceiver> {
+    let l = listen(addr)?;
+    let Listener { fd, max, name, _file, .. } = l;
+    let fd = Arc::new(fd);
+    let p = Packet::new(fd.clone(), max, false, 0)
+        .map_err(|e| Error::from_errno("listen", &name, e.0))?;
+    Ok(DatagramReceiver {
+        conn: Connection { fd, chan: Chan::Packet(p), peer: None, name, max_fds: 0 },
+        _file,
+    })
+}
+
+impl DatagramReceiver {
+    /// Leave the socket file in place on drop.
+    pub fn keep(&mut self) {
+        if let Some(f) = &mut self._file {
+            f.keep();
+        }
+    }
+    /// Who sent the last datagram (`SCM_CREDENTIALS`).
+    pub fn last_cred(&self) -> Option<PeerCred> {
+        self.conn.last_cred()
+    }
+    /// The socket as a [`Connection`], for [`Connection::recv_with_fds`].
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+impl Receiver for DatagramReceiver {
+    fn recv_wait(&mut self, buf: &mut Vec<u8>, wait: Wait) -> Result<()> {
+        self.conn.recv_wait(buf, wait)
+    }
+    fn address(&self) -> &str {
+        Receiver::address(&self.conn)
+    }
+}
