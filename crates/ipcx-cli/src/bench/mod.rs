@@ -603,8 +603,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     );
     println!(
         "method: two processes, {}; {} warm-up, then {} per measurement; {} repetition(s) \
-         per figure, median shown with [min-max] spread; cpu tx/rx = CPU time of sender and \
-         receiver over the throughput run's wall-clock time",
+         per figure, taken in turns across the lanes, median shown with [min-max] spread; \
+         cpu tx/rx = CPU time of sender and receiver over the throughput run's wall-clock time",
         pinning.note,
         report::fmt_ns(warmup.as_nanos() as f64),
         report::fmt_ns(budget.as_nanos() as f64),
@@ -710,64 +710,88 @@ fn run_lanes(
     pinning: &Pinning,
     progress: &mut Progress,
 ) -> Result<Vec<LaneResult>> {
+    /// One lane in one form (ipcx or raw) at one size, as its repetitions come in.
+    struct Slot<'a> {
+        lane: &'a dyn Lane,
+        raw: bool,
+        lat: Vec<Latency>,
+        thr: Vec<Throughput>,
+        skipped: Option<String>,
+    }
     let mut out = Vec::new();
     let mut seq = 0;
     for &size in sizes {
+        let mut slots: Vec<Slot> = Vec::new();
         for lane in lanes {
-            let (lane, mech) = (lane.as_ref(), lane.name());
             for raw in [false, true] {
-                let imp = if raw { "raw" } else { "ipcx" };
-                let mut lat = Vec::new();
-                let mut thr = Vec::new();
                 let mut skipped = lane.unavailable().map(|why| format!("unavailable: {why}"));
                 if raw && lane.classic().limit {
                     skipped = Some("a hardware-limit lane has no raw form".into());
                 }
-                for rep in 0..reps {
-                    if skipped.is_some() {
-                        progress.done += reps - rep;
-                        break;
-                    }
-                    progress.show(&format!("{mech} {imp} {}", report::fmt_size(size)));
-                    seq += 1;
-                    let attempt = (|| -> Result<()> {
-                        let mut r =
-                            start(lane, raw, "echo", size, dir, &format!("l{seq}"), pinning)?;
-                        let l = ping_pong(&mut r, size, warmup, budget);
-                        finish(r)?;
-                        lat.push(l?);
-                        let mut r =
-                            start(lane, raw, "sink", size, dir, &format!("t{seq}"), pinning)?;
-                        let t = one_way(&mut r, size, warmup, budget);
-                        let (n, child_cpu) = finish(r)?;
-                        let t = t?;
-                        if n != t.warm + t.sent {
-                            bail!(
-                                "{mech}: the receiver counted {n} messages, {} were sent",
-                                t.warm + t.sent
-                            );
-                        }
-                        let secs = t.elapsed.as_secs_f64();
-                        thr.push(Throughput {
-                            msgs_per_s: t.sent as f64 / secs,
-                            mb_per_s: t.sent as f64 * size as f64 / secs / 1e6,
-                            cpu_sender_s: t.cpu.as_secs_f64(),
-                            cpu_receiver_s: child_cpu.as_secs_f64(),
-                            elapsed_s: t.wall.as_secs_f64(),
-                            messages: t.sent,
-                            warmup_messages: t.warm,
-                        });
-                        Ok(())
-                    })();
-                    progress.step();
-                    if let Err(e) = attempt {
-                        skipped = Some(format!("failed: {e:#}"));
-                        progress.done += reps - rep - 1;
-                        break;
-                    }
-                }
-                out.push(summarize(mech, lane.classic(), raw, size, lat, thr, skipped));
+                let (lat, thr) = (Vec::new(), Vec::new());
+                slots.push(Slot { lane: lane.as_ref(), raw, lat, thr, skipped });
             }
+        }
+        // Repetitions go round all the lanes in turn, so that a burst of load from
+        // elsewhere on the machine falls on several lanes rather than all of one lane's
+        // repetitions.
+        for _ in 0..reps {
+            for slot in slots.iter_mut() {
+                if slot.skipped.is_some() {
+                    progress.step();
+                    continue;
+                }
+                let (lane, raw, mech) = (slot.lane, slot.raw, slot.lane.name());
+                let imp = if raw { "raw" } else { "ipcx" };
+                progress.show(&format!("{mech} {imp} {}", report::fmt_size(size)));
+                seq += 1;
+                let attempt = (|| -> Result<()> {
+                    let mut r = start(lane, raw, "echo", size, dir, &format!("l{seq}"), pinning)?;
+                    let l = ping_pong(&mut r, size, warmup, budget);
+                    finish(r)?;
+                    slot.lat.push(l?);
+                    let mut r = start(lane, raw, "sink", size, dir, &format!("t{seq}"), pinning)?;
+                    let t = one_way(&mut r, size, warmup, budget);
+                    let (n, child_cpu) = finish(r)?;
+                    let t = t?;
+                    if n != t.warm + t.sent {
+                        bail!(
+                            "{mech}: the receiver counted {n} messages, {} were sent",
+                            t.warm + t.sent
+                        );
+                    }
+                    let secs = t.elapsed.as_secs_f64();
+                    slot.thr.push(Throughput {
+                        msgs_per_s: t.sent as f64 / secs,
+                        mb_per_s: t.sent as f64 * size as f64 / secs / 1e6,
+                        cpu_sender_s: t.cpu.as_secs_f64(),
+                        cpu_receiver_s: child_cpu.as_secs_f64(),
+                        elapsed_s: t.wall.as_secs_f64(),
+                        messages: t.sent,
+                        warmup_messages: t.warm,
+                    });
+                    Ok(())
+                })();
+                progress.step();
+                if let Err(e) = attempt {
+                    // A lane that fails once is not measured again: its figures would
+                    // come from the repetitions that happened to work.
+                    slot.skipped = Some(format!("failed: {e:#}"));
+                    slot.lat.clear();
+                    slot.thr.clear();
+                }
+            }
+        }
+        for s in slots {
+            out.push(summarize(
+                s.lane.name(),
+                s.lane.classic(),
+                s.raw,
+                size,
+                s.lat,
+                s.thr,
+                s.skipped,
+            ));
         }
     }
     Ok(out)
