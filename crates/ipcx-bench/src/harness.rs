@@ -388,7 +388,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let child_cpu =
         if cpus.len() >= 2 && ipcx::sys::pin_to_cpu(cpus[0]) { Some(cpus[1]) } else { None };
     println!(
-        "ipcx-peers: {} CPU(s); {}; {reps} repetition(s), median shown; {} ms per measurement",
+        "ipcx-peers: {} CPU(s); {}; {reps} repetition(s) taken in turns across the lanes, median shown; {} ms per measurement",
         cpus.len(),
         match child_cpu {
             Some(c) => format!("parent pinned to CPU {}, child to CPU {c}", cpus[0]),
@@ -416,21 +416,25 @@ pub fn run(args: &[String]) -> Result<()> {
             "p50 ratio",
             "thr ratio"
         );
-        let mut rows: Vec<(&dyn Lane, Result<Figures>)> = Vec::new();
-        for lane in &lanes {
-            let mut figs = Vec::new();
-            let mut err = None;
-            for _ in 0..reps {
+        // Repetitions go round all the lanes in turn, so that a burst of load from
+        // elsewhere falls on several lanes rather than on all of one lane's repetitions.
+        let mut figs: Vec<Vec<Figures>> = lanes.iter().map(|_| Vec::new()).collect();
+        let mut errs: Vec<Option<anyhow::Error>> = lanes.iter().map(|_| None).collect();
+        for _ in 0..reps {
+            for (i, lane) in lanes.iter().enumerate() {
+                if errs[i].is_some() {
+                    continue;
+                }
                 seq += 1;
                 let id = format!("{}-{seq}", std::process::id());
                 match measure(lane.as_ref(), size, &id, child_cpu, warmup, budget) {
-                    Ok(f) => figs.push(f),
-                    Err(e) => {
-                        err = Some(e);
-                        break;
-                    }
+                    Ok(f) => figs[i].push(f),
+                    Err(e) => errs[i] = Some(e),
                 }
             }
+        }
+        let mut rows: Vec<(&dyn Lane, Result<Figures>)> = Vec::new();
+        for ((lane, figs), err) in lanes.iter().zip(figs).zip(errs) {
             let r = match err {
                 Some(e) => Err(e),
                 None => {
