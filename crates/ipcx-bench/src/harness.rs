@@ -388,7 +388,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let child_cpu =
         if cpus.len() >= 2 && ipcx::sys::pin_to_cpu(cpus[0]) { Some(cpus[1]) } else { None };
     println!(
-        "ipcx-peers: {} CPU(s); {}; {reps} repetition(s) taken in turns across the lanes, median shown; {} ms per measurement",
+        "ipcx-peers: {} CPU(s); {}; {reps} repetition(s) taken in turns across the lanes, \
+         median shown; {} ms per measurement",
         cpus.len(),
         match child_cpu {
             Some(c) => format!("parent pinned to CPU {}, child to CPU {c}", cpus[0]),
