@@ -48,6 +48,11 @@ pub trait Lane {
     fn setup(&self, dir: &Path, tag: &str, raw: bool, size: usize) -> Result<Setup>;
     /// The child's end, from the `child_a`/`child_b` strings of [`Setup`].
     fn open_child(&self, a: &str, b: &str, raw: bool, size: usize) -> Result<Box<dyn Endpoint>>;
+    /// The classic comparison (when to use, medium, unit, direction, reach) shown beside
+    /// the figures; by default looked up by [`Lane::name`] in the report's table.
+    fn classic(&self) -> super::report::Classic {
+        super::report::classic(self.name())
+    }
 }
 
 /// The ipcx side of any lane: a boxed sender and receiver from the library. The end

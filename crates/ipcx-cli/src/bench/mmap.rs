@@ -89,8 +89,10 @@ impl Lane for MmapLogLane {
             }
             (a, b)
         };
-        // retain=4 keeps a long throughput run from filling the disk.
-        let opts = if self.sync { "?sync=always&retain=4" } else { "?retain=4" };
+        // Retention deletes the oldest segments even when a reader has not read them (as
+        // documented), which a lagging sink would count as lost messages: keep 64 segments
+        // (4 GiB), more than one measurement writes; the run's directory goes afterwards.
+        let opts = if self.sync { "?sync=always&retain=64" } else { "?retain=64" };
         let (child_a, child_b) = if raw {
             (a.display().to_string(), b.display().to_string())
         } else {

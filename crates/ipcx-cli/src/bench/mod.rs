@@ -5,18 +5,26 @@
 //! Ping-pong: the parent sends a message, the child echoes it, the parent times the round
 //! trip into an HDR histogram. Throughput: the parent sends messages for a fixed time, then
 //! an end marker; the child acknowledges the count, and the parent divides.
-//! Each figure is the median of several repetitions, with their spread.
+//! Each figure is the median of several repetitions, with their spread. The two processes
+//! are pinned to separate CPUs when the machine allows it (the header says so either way).
+//! The printed tables (`report.rs`), `--json` and `--svg` (`svg.rs`) all come from the same
+//! [`LaneResult`]s.
 
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use serde::Serialize;
+
+mod report;
+mod svg;
 
 mod lane;
 mod mmap;
@@ -74,6 +82,16 @@ pub struct BenchArgs {
     /// Write every figure as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Draw charts of latency and throughput per mechanism and size to this SVG file.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Time per measurement in milliseconds (default: --quick shares about 50 s among all
+    /// measurements, at least 20 ms each; full mode 500 ms).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    budget_ms: Option<u64>,
+    /// (testing) How long a measurement may stall before its peer is stopped, in ms.
+    #[arg(long, hide = true, default_value_t = 60_000)]
+    stall_ms: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -117,6 +135,10 @@ pub fn peer(args: PeerArgs) -> Result<()> {
     }
     let lane = find_lane(&args.mechanism)?;
     let mut end = lane.open_child(&args.a, &args.b, args.raw, args.size)?;
+    // For the test of the watchdog: a peer that opens its end and then never answers.
+    if std::env::var_os("IPCX_BENCH_PEER_HANG").is_some() {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
     let mut buf = Vec::with_capacity(args.size);
     let cpu0 = ipcx::sys::cpu_time();
     let mut count = 0u64;
@@ -141,9 +163,64 @@ pub fn peer(args: PeerArgs) -> Result<()> {
 }
 
 struct Run {
-    child: std::process::Child,
+    /// Shared with the watchdog, which kills the child if the measurement stalls.
+    child: Arc<Mutex<Option<std::process::Child>>>,
+    stdout: std::process::ChildStdout,
     end: Box<dyn Endpoint>,
     _guard: Box<dyn std::any::Any>,
+    /// Set when the measurement is over (the watchdog stops).
+    done: Arc<AtomicBool>,
+    /// Set by the watchdog when it had to stop the child.
+    stalled: Arc<AtomicBool>,
+}
+
+/// How long one measurement may take, in milliseconds, before its child is stopped: a lane
+/// that loses a message or deadlocks is reported as failed instead of hanging the run.
+static STALL_MS: AtomicU64 = AtomicU64::new(60_000);
+
+fn stall_limit() -> Duration {
+    Duration::from_millis(STALL_MS.load(Ordering::Relaxed))
+}
+
+fn lock(
+    c: &Mutex<Option<std::process::Child>>,
+) -> std::sync::MutexGuard<'_, Option<std::process::Child>> {
+    c.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Kill the child once `limit` has passed; if this process is still stuck 10 s later (a
+/// mechanism that does not notice its peer died), give up the run with a clear message
+/// rather than hang.
+fn watchdog(
+    child: Arc<Mutex<Option<std::process::Child>>>,
+    limit: Duration,
+    what: String,
+    dir: PathBuf,
+) -> (Arc<AtomicBool>, Arc<AtomicBool>) {
+    let done = Arc::new(AtomicBool::new(false));
+    let stalled = Arc::new(AtomicBool::new(false));
+    let (d, st) = (done.clone(), stalled.clone());
+    std::thread::spawn(move || {
+        let t = Instant::now();
+        while !d.load(Ordering::Relaxed) {
+            if t.elapsed() > limit + Duration::from_secs(10) && st.load(Ordering::Relaxed) {
+                eprintln!(
+                    "ipcx: bench: the {what} lane made no progress for {} s, even after its \
+                     peer was stopped; giving up the run",
+                    t.elapsed().as_secs()
+                );
+                let _ = std::fs::remove_dir_all(&dir);
+                std::process::exit(1);
+            }
+            if t.elapsed() > limit && !st.swap(true, Ordering::Relaxed) {
+                if let Some(c) = lock(&child).as_mut() {
+                    let _ = c.kill();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    (done, stalled)
 }
 
 fn start(
@@ -171,18 +248,42 @@ fn start(
     for (fd, target) in &s.child_fds {
         ipcx::sys::hand_fd_to_child(&mut cmd, fd.as_raw_fd(), *target);
     }
-    let child = cmd.spawn().context("starting the benchmark peer")?;
+    let mut child = cmd.spawn().context("starting the benchmark peer")?;
     drop(s.child_fds);
-    let end = (s.open_parent)()?;
-    Ok(Run { child, end, _guard: s.guard })
+    let stdout = child.stdout.take().context("peer stdout")?;
+    let child = Arc::new(Mutex::new(Some(child)));
+    let what = format!("{mech} {} {mode}", if raw { "raw" } else { "ipcx" });
+    let (done, stalled) = watchdog(child.clone(), stall_limit(), what, dir.to_owned());
+    let end = match (s.open_parent)() {
+        Ok(end) => end,
+        Err(e) => {
+            // Do not leave the child waiting for a peer that will never come.
+            done.store(true, Ordering::Relaxed);
+            if let Some(mut c) = lock(&child).take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            return Err(e);
+        }
+    };
+    Ok(Run { child, stdout, end, _guard: s.guard, done, stalled })
 }
 
 fn finish(run: Run) -> Result<(u64, Duration)> {
-    let Run { mut child, end, _guard } = run;
+    let Run { child, mut stdout, end, _guard, done, stalled } = run;
     drop(end);
     let mut out = String::new();
-    child.stdout.take().context("peer stdout")?.read_to_string(&mut out)?;
-    let status = child.wait()?;
+    let read = stdout.read_to_string(&mut out);
+    let child = lock(&child).take();
+    done.store(true, Ordering::Relaxed);
+    let status = child.context("peer already reaped")?.wait()?;
+    if stalled.load(Ordering::Relaxed) {
+        bail!(
+            "no result within {} s: the measurement stalled and was stopped",
+            stall_limit().as_secs_f64()
+        );
+    }
+    read?;
     if !status.success() {
         bail!("the benchmark peer failed ({status})");
     }
@@ -203,14 +304,33 @@ pub struct Latency {
     pub samples: u64,
 }
 
+impl Latency {
+    /// The percentiles of a histogram of round trips in nanoseconds.
+    pub fn of(hist: &Histogram<u64>) -> Latency {
+        Latency {
+            p50_ns: hist.value_at_quantile(0.5),
+            p99_ns: hist.value_at_quantile(0.99),
+            p999_ns: hist.value_at_quantile(0.999),
+            max_ns: hist.max(),
+            samples: hist.len(),
+        }
+    }
+}
+
 /// Throughput figures of one repetition.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct Throughput {
     pub msgs_per_s: f64,
     pub mb_per_s: f64,
+    /// CPU time (user + system) each side used in the whole run (warm-up included).
     pub cpu_sender_s: f64,
     pub cpu_receiver_s: f64,
+    /// Wall-clock time of the whole run (warm-up included), for the CPU shares.
+    pub elapsed_s: f64,
+    /// Messages counted (the rates divide these by their own time, warm-up excluded).
     pub messages: u64,
+    /// Messages sent in the warm-up before counting.
+    pub warmup_messages: u64,
 }
 
 fn ping_pong(run: &mut Run, size: usize, warmup: Duration, budget: Duration) -> Result<Latency> {
@@ -241,23 +361,36 @@ fn ping_pong(run: &mut Run, size: usize, warmup: Duration, budget: Duration) -> 
         }
     }
     run.end.finish()?;
-    Ok(Latency {
-        p50_ns: hist.value_at_quantile(0.5),
-        p99_ns: hist.value_at_quantile(0.99),
-        p999_ns: hist.value_at_quantile(0.999),
-        max_ns: hist.max(),
-        samples: hist.len(),
-    })
+    Ok(Latency::of(&hist))
 }
 
-fn one_way(run: &mut Run, size: usize, budget: Duration) -> Result<(u64, Duration, Duration)> {
+/// One throughput run: messages sent during the warm-up and then counted, the time the
+/// counted ones took (until the receiver acknowledged the last), the whole run's wall
+/// time and the sender's CPU time over the whole run.
+struct OneWay {
+    warm: u64,
+    sent: u64,
+    elapsed: Duration,
+    wall: Duration,
+    cpu: Duration,
+}
+
+fn one_way(run: &mut Run, size: usize, warmup: Duration, budget: Duration) -> Result<OneWay> {
     let msg = vec![0xa5u8; size];
     let mut buf = Vec::with_capacity(size);
     let cpu0 = ipcx::sys::cpu_time();
+    let start = Instant::now();
+    // Read the clock every few messages (every message once they are big): a clock read
+    // per small message would be measured too, and a long batch of big ones overshoots.
+    let every = (4096 / size.max(1)).clamp(1, 64) as u64;
+    let mut warm = 0u64;
+    while warm % every != 0 || start.elapsed() < warmup {
+        run.end.send(&msg)?;
+        warm += 1;
+    }
     let t0 = Instant::now();
     let mut sent = 0u64;
-    // Check the clock every few messages: a clock read per message would be measured too.
-    while sent % 64 != 0 || t0.elapsed() < budget {
+    while sent % every != 0 || t0.elapsed() < budget {
         run.end.send(&msg)?;
         sent += 1;
     }
@@ -265,10 +398,12 @@ fn one_way(run: &mut Run, size: usize, budget: Duration) -> Result<(u64, Duratio
     if !run.end.recv(&mut buf)? {
         bail!("the peer did not acknowledge");
     }
-    Ok((sent, t0.elapsed(), ipcx::sys::cpu_time() - cpu0))
+    let elapsed = t0.elapsed();
+    Ok(OneWay { warm, sent, elapsed, wall: start.elapsed(), cpu: ipcx::sys::cpu_time() - cpu0 })
 }
 
 struct Pinning {
+    pinned: bool,
     child: Option<usize>,
     note: String,
 }
@@ -277,11 +412,16 @@ fn pin() -> Pinning {
     let cpus = ipcx::sys::allowed_cpus();
     if cpus.len() >= 2 && ipcx::sys::pin_to_cpu(cpus[0]) {
         Pinning {
+            pinned: true,
             child: Some(cpus[1]),
             note: format!("sender pinned to CPU {}, peer to CPU {}", cpus[0], cpus[1]),
         }
     } else {
-        Pinning { child: None, note: format!("not pinned: only {} CPU(s) allowed", cpus.len()) }
+        Pinning {
+            pinned: false,
+            child: None,
+            note: format!("not pinned: {} CPU(s) allowed, pinning needs 2", cpus.len()),
+        }
     }
 }
 
@@ -298,11 +438,13 @@ pub fn median_spread(v: &[f64]) -> (f64, f64, f64) {
 }
 
 #[derive(Debug, Serialize)]
-struct LaneResult {
+pub struct LaneResult {
     mechanism: String,
     implementation: &'static str,
     size: usize,
+    /// Why there are no figures (the mechanism is missing, or the lane failed).
     skipped: Option<String>,
+    classic: report::Classic,
     latency_reps: Vec<Latency>,
     throughput_reps: Vec<Throughput>,
     p50_ns: f64,
@@ -313,21 +455,39 @@ struct LaneResult {
     msgs_per_s: f64,
     msgs_per_s_spread: (f64, f64),
     mb_per_s: f64,
+    /// CPU time of each side as a share of the throughput run's wall-clock time (100% = one
+    /// CPU busy all the time).
+    cpu_sender_pct: f64,
+    cpu_receiver_pct: f64,
 }
 
 #[derive(Debug, Serialize)]
 struct Report {
     machine: Machine,
-    pinning: String,
+    method: Method,
     quick: bool,
     reps: usize,
     sizes: Vec<usize>,
     lanes: Vec<LaneResult>,
     ratios: Vec<Ratio>,
+    recommendations: Vec<String>,
+}
+
+/// How the figures were taken.
+#[derive(Debug, Serialize)]
+struct Method {
+    /// Whether the two processes were pinned to separate CPUs.
+    pinned: bool,
+    pinning: String,
+    warmup_ms: f64,
+    budget_ms: f64,
+    reps: usize,
+    latency: &'static str,
+    throughput: &'static str,
 }
 
 #[derive(Debug, Serialize)]
-struct Ratio {
+pub struct Ratio {
     mechanism: String,
     size: usize,
     /// ipcx median latency / raw median latency (1.0 = equal; lower is better).
@@ -378,47 +538,116 @@ fn machine() -> Machine {
     }
 }
 
+/// Time per measurement: --budget-ms, or in quick mode about 50 s shared among all the
+/// measurements (each lane, size, ipcx and raw, repetition, and the two scenarios, less
+/// about 20 ms each to start the child and set up its channels), at least 20 ms; full
+/// mode 500 ms. The warm-up before each scenario counts is a quarter of that.
+fn budget(quick: bool, measurements: usize, budget_ms: Option<u64>) -> (Duration, Duration) {
+    let b = match (budget_ms, quick) {
+        (Some(ms), _) => Duration::from_millis(ms),
+        (None, true) => {
+            let per = 50_000.0 / measurements.max(1) as f64 - 20.0;
+            Duration::from_secs_f64((per / 1.25).clamp(20.0, 150.0) / 1e3)
+        }
+        (None, false) => Duration::from_millis(500),
+    };
+    (b / 4, b)
+}
+
+/// Check that `path` can be written, before any measurement, leaving it as it was: an
+/// existing file is opened for appending (not truncated), a new one removed again.
+fn check_writable(path: &Path, what: &str) -> Result<()> {
+    let existed = path.symlink_metadata().is_ok();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("cannot write the {what} to {}", path.display()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
 pub fn run(args: BenchArgs) -> Result<()> {
+    // Every check on the input comes before any work.
     let lanes: Vec<Box<dyn Lane>> = if args.lanes.is_empty() {
         lanes()
     } else {
-        args.lanes.iter().map(|l| find_lane(l)).collect::<Result<_>>()?
+        args.lanes.iter().map(|l| find_lane(l.trim())).collect::<Result<_>>()?
     };
+    if args.sizes.is_empty() {
+        bail!("--sizes needs at least one size (like 64,1K,64K)");
+    }
     if let Some(p) = &args.json {
-        // Fail before any work if the report cannot be written.
-        File::create(p)
-            .with_context(|| format!("cannot write the JSON report to {}", p.display()))?;
+        check_writable(p, "JSON report")?;
+    }
+    if let Some(p) = &args.svg {
+        check_writable(p, "SVG charts")?;
     }
     let reps = args.reps.unwrap_or(if args.quick { 3 } else { 5 }).max(1);
-    let (warmup, budget) = if args.quick {
-        (Duration::from_millis(20), Duration::from_millis(100))
-    } else {
-        (Duration::from_millis(100), Duration::from_millis(500))
-    };
-    let pinning = pin();
+    STALL_MS.store(args.stall_ms.max(1), Ordering::Relaxed);
+    let measurements = lanes.len() * args.sizes.len() * 2 * reps * 2;
+    let (warmup, budget) = budget(args.quick, measurements, args.budget_ms);
+    // Describe the machine before pinning narrows this process to one CPU.
     let m = machine();
-    println!("ipcx bench: {} ({} cores), Linux {}; {}", m.cpu, m.cores, m.kernel, pinning.note);
+    let pinning = pin();
+    println!("ipcx bench: {} ({} cores allowed), Linux {}", m.cpu, m.cores, m.kernel);
     println!(
-        "{} repetition(s) per figure, median shown with [min-max] spread; {} per measurement",
-        reps,
-        fmt_dur(budget)
+        "limits: {}",
+        m.limits
+            .iter()
+            .map(|(k, v)| format!("{}={v}", k.rsplit('/').next().unwrap_or(k)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "method: two processes, {}; {} warm-up, then {} per measurement; {} repetition(s) \
+         per figure, taken in turns across the lanes, median shown with [min-max] spread; \
+         cpu tx/rx = CPU time of sender and receiver over the throughput run's wall-clock time",
+        pinning.note,
+        report::fmt_ns(warmup.as_nanos() as f64),
+        report::fmt_ns(budget.as_nanos() as f64),
+        reps
     );
     let dir = std::env::temp_dir().join(format!("ipcx-bench-{}", std::process::id()));
     std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let result = run_lanes(&lanes, &args.sizes, reps, warmup, budget, &dir, &pinning);
+    let mut progress = Progress::new(lanes.len() * args.sizes.len() * 2 * reps);
+    let result =
+        run_lanes(&lanes, &args.sizes, reps, warmup, budget, &dir, &pinning, &mut progress);
+    progress.clear();
     let _ = std::fs::remove_dir_all(&dir);
     let results = result?;
     let ratios = ratios(&results);
-    print_report(&results, &ratios, &args.sizes);
+    report::print_tables(&results, &ratios, &args.sizes);
+    let recommendations = report::recommendations(&results, &args.sizes);
+    println!();
+    for r in &recommendations {
+        println!("{r}");
+    }
+    if let Some(p) = &args.svg {
+        svg::draw(p, &results, &args.sizes)?;
+        println!("charts drawn to {}", p.display());
+    }
     if let Some(p) = &args.json {
         let report = Report {
             machine: m,
-            pinning: pinning.note,
+            method: Method {
+                pinned: pinning.pinned,
+                pinning: pinning.note,
+                warmup_ms: warmup.as_secs_f64() * 1e3,
+                budget_ms: budget.as_secs_f64() * 1e3,
+                reps,
+                latency:
+                    "ping-pong round trip, HDR histogram (3 significant digits) per repetition",
+                throughput: "one-way stream: warm-up, then counted for the budget, then an end marker the peer acknowledges",
+            },
             quick: args.quick,
             reps,
             sizes: args.sizes.clone(),
             lanes: results,
             ratios,
+            recommendations,
         };
         let f = File::create(p).with_context(|| format!("writing {}", p.display()))?;
         serde_json::to_writer_pretty(f, &report)?;
@@ -427,6 +656,50 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// A progress bar on standard error, drawn only when it is a terminal.
+struct Progress {
+    on: bool,
+    total: usize,
+    done: usize,
+    t0: Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        use std::io::IsTerminal;
+        Progress { on: std::io::stderr().is_terminal(), total, done: 0, t0: Instant::now() }
+    }
+    fn show(&self, what: &str) {
+        if !self.on {
+            return;
+        }
+        let width = 30;
+        let filled = self.done * width / self.total.max(1);
+        let eta = if self.done > 0 {
+            let per = self.t0.elapsed().as_secs_f64() / self.done as f64;
+            format!(" ~{:.0} s left", per * (self.total - self.done) as f64)
+        } else {
+            String::new()
+        };
+        eprint!(
+            "\r\x1b[2K[{}{}] {}/{} {what}{eta}",
+            "#".repeat(filled),
+            ".".repeat(width - filled),
+            self.done,
+            self.total
+        );
+    }
+    fn step(&mut self) {
+        self.done += 1;
+    }
+    fn clear(&self) {
+        if self.on {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_lanes(
     lanes: &[Box<dyn Lane>],
     sizes: &[usize],
@@ -435,52 +708,90 @@ fn run_lanes(
     budget: Duration,
     dir: &Path,
     pinning: &Pinning,
+    progress: &mut Progress,
 ) -> Result<Vec<LaneResult>> {
+    /// One lane in one form (ipcx or raw) at one size, as its repetitions come in.
+    struct Slot<'a> {
+        lane: &'a dyn Lane,
+        raw: bool,
+        lat: Vec<Latency>,
+        thr: Vec<Throughput>,
+        skipped: Option<String>,
+    }
     let mut out = Vec::new();
     let mut seq = 0;
     for &size in sizes {
+        let mut slots: Vec<Slot> = Vec::new();
         for lane in lanes {
-            let (lane, mech) = (lane.as_ref(), lane.name());
             for raw in [false, true] {
-                let mut lat = Vec::new();
-                let mut thr = Vec::new();
-                let mut skipped = lane.unavailable();
-                for _ in 0..reps {
-                    if skipped.is_some() {
-                        break;
-                    }
-                    seq += 1;
-                    let attempt = (|| -> Result<()> {
-                        let mut r =
-                            start(lane, raw, "echo", size, dir, &format!("l{seq}"), pinning)?;
-                        let l = ping_pong(&mut r, size, warmup, budget);
-                        finish(r)?;
-                        lat.push(l?);
-                        let mut r =
-                            start(lane, raw, "sink", size, dir, &format!("t{seq}"), pinning)?;
-                        let t = one_way(&mut r, size, budget);
-                        let (n, child_cpu) = finish(r)?;
-                        let (sent, elapsed, cpu) = t?;
-                        if n != sent {
-                            bail!("{mech}: the receiver counted {n} messages, {sent} were sent");
-                        }
-                        let secs = elapsed.as_secs_f64();
-                        thr.push(Throughput {
-                            msgs_per_s: sent as f64 / secs,
-                            mb_per_s: sent as f64 * size as f64 / secs / 1e6,
-                            cpu_sender_s: cpu.as_secs_f64(),
-                            cpu_receiver_s: child_cpu.as_secs_f64(),
-                            messages: sent,
-                        });
-                        Ok(())
-                    })();
-                    if let Err(e) = attempt {
-                        skipped = Some(format!("{e:#}"));
-                        break;
-                    }
+                let mut skipped = lane.unavailable().map(|why| format!("unavailable: {why}"));
+                if raw && lane.classic().limit {
+                    skipped = Some("a hardware-limit lane has no raw form".into());
                 }
-                out.push(summarize(mech, raw, size, lat, thr, skipped));
+                let (lat, thr) = (Vec::new(), Vec::new());
+                slots.push(Slot { lane: lane.as_ref(), raw, lat, thr, skipped });
             }
+        }
+        // Repetitions go round all the lanes in turn, so that a burst of load from
+        // elsewhere on the machine falls on several lanes rather than all of one lane's
+        // repetitions.
+        for _ in 0..reps {
+            for slot in slots.iter_mut() {
+                if slot.skipped.is_some() {
+                    progress.step();
+                    continue;
+                }
+                let (lane, raw, mech) = (slot.lane, slot.raw, slot.lane.name());
+                let imp = if raw { "raw" } else { "ipcx" };
+                progress.show(&format!("{mech} {imp} {}", report::fmt_size(size)));
+                seq += 1;
+                let attempt = (|| -> Result<()> {
+                    let mut r = start(lane, raw, "echo", size, dir, &format!("l{seq}"), pinning)?;
+                    let l = ping_pong(&mut r, size, warmup, budget);
+                    finish(r)?;
+                    slot.lat.push(l?);
+                    let mut r = start(lane, raw, "sink", size, dir, &format!("t{seq}"), pinning)?;
+                    let t = one_way(&mut r, size, warmup, budget);
+                    let (n, child_cpu) = finish(r)?;
+                    let t = t?;
+                    if n != t.warm + t.sent {
+                        bail!(
+                            "{mech}: the receiver counted {n} messages, {} were sent",
+                            t.warm + t.sent
+                        );
+                    }
+                    let secs = t.elapsed.as_secs_f64();
+                    slot.thr.push(Throughput {
+                        msgs_per_s: t.sent as f64 / secs,
+                        mb_per_s: t.sent as f64 * size as f64 / secs / 1e6,
+                        cpu_sender_s: t.cpu.as_secs_f64(),
+                        cpu_receiver_s: child_cpu.as_secs_f64(),
+                        elapsed_s: t.wall.as_secs_f64(),
+                        messages: t.sent,
+                        warmup_messages: t.warm,
+                    });
+                    Ok(())
+                })();
+                progress.step();
+                if let Err(e) = attempt {
+                    // A lane that fails once is not measured again: its figures would
+                    // come from the repetitions that happened to work.
+                    slot.skipped = Some(format!("failed: {e:#}"));
+                    slot.lat.clear();
+                    slot.thr.clear();
+                }
+            }
+        }
+        for s in slots {
+            out.push(summarize(
+                s.lane.name(),
+                s.lane.classic(),
+                s.raw,
+                size,
+                s.lat,
+                s.thr,
+                s.skipped,
+            ));
         }
     }
     Ok(out)
@@ -488,6 +799,7 @@ fn run_lanes(
 
 fn summarize(
     mech: &str,
+    classic: report::Classic,
     raw: bool,
     size: usize,
     lat: Vec<Latency>,
@@ -497,14 +809,15 @@ fn summarize(
     let f = |g: fn(&Latency) -> u64| {
         median_spread(&lat.iter().map(|l| g(l) as f64).collect::<Vec<_>>())
     };
+    let t = |g: fn(&Throughput) -> f64| median_spread(&thr.iter().map(g).collect::<Vec<_>>());
     let (p50, p50_lo, p50_hi) = f(|l| l.p50_ns);
-    let (mps, mps_lo, mps_hi) =
-        median_spread(&thr.iter().map(|t| t.msgs_per_s).collect::<Vec<_>>());
+    let (mps, mps_lo, mps_hi) = t(|t| t.msgs_per_s);
     LaneResult {
         mechanism: mech.to_owned(),
         implementation: if raw { "raw" } else { "ipcx" },
         size,
         skipped,
+        classic,
         p50_ns: p50,
         p50_spread_ns: (p50_lo, p50_hi),
         p99_ns: f(|l| l.p99_ns).0,
@@ -513,6 +826,8 @@ fn summarize(
         msgs_per_s: mps,
         msgs_per_s_spread: (mps_lo, mps_hi),
         mb_per_s: mps * size as f64 / 1e6,
+        cpu_sender_pct: t(|t| 100.0 * t.cpu_sender_s / t.elapsed_s).0,
+        cpu_receiver_pct: t(|t| 100.0 * t.cpu_receiver_s / t.elapsed_s).0,
         latency_reps: lat,
         throughput_reps: thr,
     }
@@ -539,90 +854,6 @@ fn ratios(results: &[LaneResult]) -> Vec<Ratio> {
         .collect()
 }
 
-fn fmt_dur(d: Duration) -> String {
-    fmt_ns(d.as_nanos() as f64)
-}
-
-fn fmt_ns(ns: f64) -> String {
-    if ns.is_nan() {
-        "-".into()
-    } else if ns < 1e3 {
-        format!("{ns:.0} ns")
-    } else if ns < 1e6 {
-        format!("{:.2} µs", ns / 1e3)
-    } else if ns < 1e9 {
-        format!("{:.2} ms", ns / 1e6)
-    } else {
-        format!("{:.2} s", ns / 1e9)
-    }
-}
-
-fn fmt_size(n: usize) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
-        format!("{} MiB", n >> 20)
-    } else if n >= 1024 && n % 1024 == 0 {
-        format!("{} KiB", n >> 10)
-    } else {
-        format!("{n} B")
-    }
-}
-
-fn print_report(results: &[LaneResult], ratios: &[Ratio], sizes: &[usize]) {
-    for &size in sizes {
-        println!();
-        println!("== {} messages ==", fmt_size(size));
-        println!(
-            "{:<16} {:<5} {:>10} {:>19} {:>10} {:>10} {:>10} {:>12} {:>10} {:>9} {:>9}",
-            "mechanism",
-            "impl",
-            "rtt p50",
-            "[spread]",
-            "p99",
-            "p99.9",
-            "max",
-            "msgs/s",
-            "MB/s",
-            "lat/raw",
-            "thr/raw"
-        );
-        for r in results.iter().filter(|r| r.size == size) {
-            if let Some(why) = &r.skipped {
-                println!("{:<16} {:<5} skipped: {why}", r.mechanism, r.implementation);
-                continue;
-            }
-            let ratio = ratios.iter().find(|x| {
-                x.mechanism == r.mechanism && x.size == size && r.implementation == "ipcx"
-            });
-            println!(
-                "{:<16} {:<5} {:>10} {:>19} {:>10} {:>10} {:>10} {:>12.0} {:>10.1} {:>9} {:>9}",
-                r.mechanism,
-                r.implementation,
-                fmt_ns(r.p50_ns),
-                format!("[{}-{}]", fmt_ns(r.p50_spread_ns.0), fmt_ns(r.p50_spread_ns.1)),
-                fmt_ns(r.p99_ns),
-                fmt_ns(r.p999_ns),
-                fmt_ns(r.max_ns),
-                r.msgs_per_s,
-                r.mb_per_s,
-                ratio.map_or("".into(), |x| format!("{:.2}x", x.latency_ratio)),
-                ratio.map_or("".into(), |x| format!("{:.2}x", x.throughput_ratio)),
-            );
-        }
-        if let Some(best) = results
-            .iter()
-            .filter(|r| r.size == size && r.implementation == "ipcx" && r.skipped.is_none())
-            .min_by(|a, b| a.p50_ns.total_cmp(&b.p50_ns))
-        {
-            println!(
-                "fastest request/reply at {} on this machine: {}, {} round trip",
-                fmt_size(size),
-                best.mechanism,
-                fmt_ns(best.p50_ns)
-            );
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,6 +863,108 @@ mod tests {
         assert_eq!(median_spread(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
         assert_eq!(median_spread(&[4.0, 1.0, 3.0, 2.0]), (2.5, 1.0, 4.0));
         assert!(median_spread(&[]).0.is_nan());
+    }
+
+    #[test]
+    fn percentiles_of_known_samples() {
+        // 1..=10000 ns once each: the quantiles are known exactly, and the histogram keeps
+        // 3 significant digits (an error of at most 0.1%).
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        for v in 1..=10_000u64 {
+            h.record(v).unwrap();
+        }
+        let l = Latency::of(&h);
+        let near = |got: u64, want: u64| got.abs_diff(want) * 1000 <= want;
+        assert!(near(l.p50_ns, 5000), "p50 {}", l.p50_ns);
+        assert!(near(l.p99_ns, 9900), "p99 {}", l.p99_ns);
+        assert!(near(l.p999_ns, 9990), "p99.9 {}", l.p999_ns);
+        assert!(near(l.max_ns, 10_000), "max {}", l.max_ns);
+        assert_eq!(l.samples, 10_000);
+        // A long tail: 990 fast round trips and 10 slow ones move p99.9 and max, not p50.
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        h.record_n(1000, 990).unwrap();
+        h.record_n(1_000_000, 10).unwrap();
+        let l = Latency::of(&h);
+        assert!(near(l.p50_ns, 1000) && near(l.p99_ns, 1000), "{l:?}");
+        assert!(near(l.p999_ns, 1_000_000) && near(l.max_ns, 1_000_000), "{l:?}");
+    }
+
+    fn result(mech: &str, imp: &'static str, p50: f64, mps: f64) -> LaneResult {
+        let lat = Latency { p50_ns: p50 as u64, p99_ns: 0, p999_ns: 0, max_ns: 0, samples: 1 };
+        let thr = Throughput {
+            msgs_per_s: mps,
+            mb_per_s: 0.0,
+            cpu_sender_s: 0.5,
+            cpu_receiver_s: 0.25,
+            elapsed_s: 1.0,
+            messages: 1,
+            warmup_messages: 0,
+        };
+        summarize(mech, report::classic(mech), imp == "raw", 64, vec![lat], vec![thr], None)
+    }
+
+    #[test]
+    fn summary_ratios_and_recommendation() {
+        let rs = vec![
+            result("pipe", "ipcx", 11_000.0, 100_000.0),
+            result("pipe", "raw", 10_000.0, 200_000.0),
+            result("shm", "ipcx", 300.0, 5_000_000.0),
+            result("cacheline", "ipcx", 100.0, 9_000_000.0),
+        ];
+        assert_eq!(rs[0].cpu_sender_pct, 50.0);
+        assert_eq!(rs[0].cpu_receiver_pct, 25.0);
+        let r = ratios(&rs);
+        assert_eq!(r.len(), 1);
+        assert!((r[0].latency_ratio - 1.1).abs() < 1e-9);
+        assert!((r[0].throughput_ratio - 0.5).abs() < 1e-9);
+        let rec = report::recommendations(&rs, &[64]);
+        assert_eq!(
+            rec[0],
+            "for 64 B request/reply on this machine: shm, 300 ns; kernel paths: ~11.00 µs \
+             (hardware floor: 100 ns)"
+        );
+        assert_eq!(rec[1], "for 64 B one-way streaming: shm, 5.00M msgs/s (320.0 MB/s)");
+    }
+
+    #[test]
+    fn quick_budget_shrinks_with_the_lanes() {
+        // 2 lanes, 3 sizes, 3 repetitions: room to spare, capped at 150 ms.
+        assert_eq!(budget(true, 2 * 3 * 2 * 3 * 2, None).1, Duration::from_millis(150));
+        // 12 lanes: about 50 s in all.
+        let m = 12 * 3 * 2 * 3 * 2;
+        let b = budget(true, m, None).1;
+        let total = m as f64 * (b.as_secs_f64() * 1.25 + 0.020);
+        assert!((45.0..=55.0).contains(&total), "{b:?} -> {total} s");
+        // Never below the floor; an explicit budget wins; full mode is longer.
+        assert_eq!(budget(true, 100_000, None).1, Duration::from_millis(20));
+        assert_eq!(
+            budget(true, 10, Some(7)),
+            (Duration::from_micros(1750), Duration::from_millis(7))
+        );
+        assert_eq!(budget(false, 10, None).1, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn classic_table_knows_the_mechanisms() {
+        for m in [
+            "pipe",
+            "fifo",
+            "sysv-mq",
+            "posix-mq",
+            "unix",
+            "unix-seqpacket",
+            "tcp",
+            "shm",
+            "shm-spin",
+            "mmap-log",
+            "mmap-log-sync",
+            "cacheline",
+            "memcpy",
+        ] {
+            assert_ne!(report::classic(m).medium, "-", "{m}");
+        }
+        assert!(report::classic("memcpy").limit && !report::classic("shm").kernel);
+        assert_eq!(report::classic("no-such").when_to_use, "-");
     }
 
     #[test]

@@ -1,0 +1,247 @@
+//! `ipcx bench` as a user runs it: a quick run whose JSON must match the printed tables,
+//! and bad input refused before any work.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ipcx_tests::{spawn, TestDir};
+use serde_json::Value;
+
+fn ipcx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ipcx"))
+}
+
+fn run(cmd: &mut Command, limit: Duration) -> Output {
+    let mut g = spawn(cmd.stdin(Stdio::null()));
+    g.wait_within(limit)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+// The report's number formats, written out again here so the test checks them.
+fn fmt_ns(ns: f64) -> String {
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.2} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+fn fmt_rate(r: f64) -> String {
+    if r >= 1e6 {
+        format!("{:.2}M", r / 1e6)
+    } else if r >= 1e3 {
+        format!("{:.1}k", r / 1e3)
+    } else {
+        format!("{r:.0}")
+    }
+}
+
+/// The lanes the binary knows, from its own error message for an unknown one.
+fn known_lanes() -> Vec<String> {
+    let o = run(ipcx().args(["bench", "--lanes", "no-such-lane"]), Duration::from_secs(20));
+    let e = text(&o.stderr);
+    let list = e.split("expected one of ").nth(1).unwrap_or_else(|| panic!("no lane list: {e}"));
+    list.trim().split(", ").map(str::to_owned).collect()
+}
+
+fn f(v: &Value, k: &str) -> f64 {
+    v[k].as_f64().unwrap_or_else(|| panic!("{k} missing in {v}"))
+}
+
+#[test]
+fn quick_run_reports_every_lane_and_its_json_matches_the_table() {
+    let dir = TestDir::new("bench");
+    let (json, svg) = (dir.join("out.json"), dir.join("out.svg"));
+    let t = Instant::now();
+    let o = run(
+        ipcx()
+            .args(["bench", "--quick", "--sizes", "64", "--budget-ms", "20", "--json"])
+            .arg(&json)
+            .arg("--svg")
+            .arg(&svg),
+        Duration::from_secs(120),
+    );
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "bench failed: {}\n{out}", text(&o.stderr));
+    // Not a terminal: no progress bar.
+    assert!(!text(&o.stderr).contains("\r\x1b[2K"), "stderr: {}", text(&o.stderr));
+    eprintln!("quick bench took {:?}", t.elapsed());
+
+    // The header describes the machine and the method.
+    assert!(out.starts_with("ipcx bench: "), "{out}");
+    assert!(out.contains("Linux "), "{out}");
+    assert!(out.contains("limits: pipe-max-size="), "{out}");
+    assert!(out.contains("pinned") && out.contains("warm-up"), "{out}");
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap())
+        .unwrap_or_else(|e| panic!("the JSON report does not parse: {e}"));
+    assert_eq!(report["sizes"], serde_json::json!([64]));
+    assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
+    assert!(report["method"]["pinned"].is_boolean());
+    let lanes = report["lanes"].as_array().expect("lanes");
+    let lines: Vec<&str> = out.lines().collect();
+    let mut measured = 0;
+    for lane in known_lanes() {
+        for imp in ["ipcx", "raw"] {
+            let r = lanes
+                .iter()
+                .find(|r| r["mechanism"] == lane.as_str() && r["implementation"] == imp)
+                .unwrap_or_else(|| panic!("{lane} {imp} missing from the JSON"));
+            let row = lines
+                .iter()
+                .find(|l| {
+                    l.split_whitespace().next() == Some(lane.as_str())
+                        && l.contains(&format!(" {imp} "))
+                })
+                .unwrap_or_else(|| panic!("no printed row for {lane} {imp}:\n{out}"));
+            if let Some(why) = r["skipped"].as_str() {
+                assert!(!why.trim().is_empty(), "{lane} {imp} skipped without a reason");
+                assert!(
+                    row.contains(&format!("skipped: {}", why.lines().next().unwrap())),
+                    "{row}"
+                );
+                continue;
+            }
+            measured += 1;
+            let p50 = f(r, "p50_ns");
+            let mps = f(r, "msgs_per_s");
+            assert!(p50 > 0.0 && mps > 0.0, "{lane} {imp}: {r}");
+            assert!(f(r, "p99_ns") >= p50 && f(r, "max_ns") >= f(r, "p999_ns"), "{r}");
+            assert_eq!(r["latency_reps"].as_array().unwrap().len(), 3, "quick: 3 repetitions");
+            for want in [
+                fmt_ns(p50),
+                fmt_ns(f(r, "p99_ns")),
+                fmt_ns(f(r, "p999_ns")),
+                fmt_ns(f(r, "max_ns")),
+                fmt_rate(mps),
+                format!("{:.1}", f(r, "mb_per_s")),
+                format!("{:.0}%/{:.0}%", f(r, "cpu_sender_pct"), f(r, "cpu_receiver_pct")),
+            ] {
+                assert!(
+                    row.contains(&format!(" {want} ")),
+                    "`{want}` not in the row of {lane} {imp}:\n{row}"
+                );
+            }
+            let (lo, hi) = (&r["p50_spread_ns"][0], &r["p50_spread_ns"][1]);
+            let spread =
+                format!("[{}-{}]", fmt_ns(lo.as_f64().unwrap()), fmt_ns(hi.as_f64().unwrap()));
+            assert!(row.contains(&spread), "{spread} not in {row}");
+            if imp == "ipcx" {
+                if let Some(ratio) = report["ratios"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|x| x["mechanism"] == lane.as_str())
+                {
+                    let want = format!("{:.2}x", f(ratio, "latency_ratio"));
+                    assert!(row.contains(&want), "{want} not in {row}");
+                }
+            }
+        }
+    }
+    assert!(measured > 0, "no lane measured anything:\n{out}");
+    for rec in report["recommendations"].as_array().unwrap() {
+        assert!(out.contains(rec.as_str().unwrap()), "{rec} not printed");
+    }
+    assert!(out.contains("request/reply on this machine: "), "{out}");
+
+    let chart = std::fs::read_to_string(&svg).expect("the SVG charts");
+    assert!(chart.starts_with("<svg"), "not an SVG");
+    assert!(chart.contains("Round trip") && chart.contains("throughput"), "chart titles");
+    assert!(chart.contains("64 B ipcx"), "legend");
+}
+
+/// A bad invocation fails at once with a clear error, prints nothing on standard output
+/// (no header, no measurement) and leaves no file behind.
+fn refused(args: &[&str], dir: &Path, want: &str) {
+    let t = Instant::now();
+    let o = run(ipcx().args(args), Duration::from_secs(20));
+    let e = text(&o.stderr);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    assert!(e.contains(want), "{args:?}: expected `{want}` in: {e}");
+    assert!(o.stdout.is_empty(), "{args:?} did work: {}", text(&o.stdout));
+    assert!(t.elapsed() < Duration::from_secs(5), "{args:?} took {:?}", t.elapsed());
+    assert_eq!(
+        std::fs::read_dir(dir).unwrap().count(),
+        0,
+        "{args:?} left files in {}",
+        dir.display()
+    );
+}
+
+#[test]
+fn bad_input_is_refused_before_any_work() {
+    let dir = TestDir::new("bench-bad");
+    let ok = dir.join("ok.json");
+    let ok = ok.to_str().unwrap();
+    let missing = dir.join("no/such/dir/out");
+    let missing = missing.to_str().unwrap();
+    refused(
+        &["bench", "--lanes", "pipe,nope"],
+        dir.path(),
+        "unknown lane `nope`; expected one of pipe",
+    );
+    refused(&["bench", "--sizes", "0"], dir.path(), "is not a byte count");
+    refused(&["bench", "--sizes", "64,lots"], dir.path(), "size `lots` is not a byte count");
+    refused(&["bench", "--sizes", "17M"], dir.path(), "from 1 to 16M");
+    refused(&["bench", "--json", missing], dir.path(), "cannot write the JSON report to");
+    refused(
+        &["bench", "--json", ok, "--svg", missing],
+        dir.path(),
+        "cannot write the SVG charts to",
+    );
+    refused(&["bench", "--budget-ms", "0"], dir.path(), "budget-ms");
+    refused(&["bench", "--frobnicate"], dir.path(), "--frobnicate");
+}
+
+/// On a terminal, a progress bar is drawn on standard error (and erased at the end).
+/// `script(1)` gives the command a pseudo-terminal.
+#[test]
+fn progress_bar_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: script(1) from util-linux is not installed");
+        return;
+    }
+    let cmd = format!(
+        "{} bench --quick --lanes pipe --sizes 64 --reps 2 --budget-ms 5",
+        env!("CARGO_BIN_EXE_ipcx")
+    );
+    let o = run(Command::new("script").args(["-qec", &cmd, "/dev/null"]), Duration::from_secs(60));
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("\r\x1b[2K[#"), "no progress bar on a terminal: {out:?}");
+    assert!(out.contains("pipe raw 64 B"), "the bar names the lane: {out:?}");
+    assert!(out.contains("== 64 B messages =="), "{out}");
+}
+
+/// A peer that never answers is stopped after the stall limit and its lane reported as
+/// failed, with the reason; the run goes on and ends.
+#[test]
+fn a_stalled_lane_is_stopped_and_reported() {
+    let t = Instant::now();
+    let o = run(
+        ipcx()
+            .args(["bench", "--lanes", "pipe", "--sizes", "64", "--reps", "1", "--budget-ms", "5"])
+            .args(["--stall-ms", "300"])
+            .env("IPCX_BENCH_PEER_HANG", "1"),
+        Duration::from_secs(60),
+    );
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{}\n{out}", text(&o.stderr));
+    for imp in ["ipcx", "raw"] {
+        let row = out
+            .lines()
+            .find(|l| l.starts_with("pipe ") && l.contains(&format!(" {imp} ")))
+            .unwrap_or_else(|| panic!("no {imp} row:\n{out}"));
+        assert!(row.contains("skipped: failed: no result within 0.3 s"), "{row}");
+    }
+    assert!(t.elapsed() < Duration::from_secs(20), "took {:?}", t.elapsed());
+}
