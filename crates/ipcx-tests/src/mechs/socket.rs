@@ -49,6 +49,11 @@ impl Mech for Connected {
     fn create(&self, _dir: &TestDir) -> (String, Guard) {
         unreachable!("the listener is made in peer_sends/peer_receives")
     }
+    fn fresh_address(&self, dir: &TestDir) -> Option<String> {
+        // TCP: a port is no named object (nothing stays behind when the listener dies).
+        (self.scheme != "tcp")
+            .then(|| format!("{}:{}", self.scheme, dir.join("conf.sock").display()))
+    }
     fn peer_sends(
         &self,
         ctx: &Ctx,
