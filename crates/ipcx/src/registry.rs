@@ -544,6 +544,24 @@ pub fn list() -> Vec<Entry> {
     Registry::default().list()
 }
 
+/// Forget, best effort, the entry for the object at `addr` whoever made it: for code that
+/// has just removed the object (a log removed with `ipcx::mmap::log::remove`).
+pub fn forget_removed(addr: &Address) {
+    let reg = Registry::default();
+    if let Some(e) = reg.find(addr) {
+        reg.remove_entry(&e);
+    }
+}
+
+/// Forget, best effort, every entry of the calling user's registry whose object is
+/// certainly gone, and remove the directory if that leaves it empty (tests call this
+/// after removing what they made, so no registry directory is left in `/tmp`).
+pub fn tidy() {
+    let reg = Registry::default();
+    reg.prune();
+    let _ = ops::rmdir(&reg.dir);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,6 +49,15 @@ impl Mech for Connected {
     fn create(&self, _dir: &TestDir) -> (String, Guard) {
         unreachable!("the listener is made in peer_sends/peer_receives")
     }
+    fn open_pair(&self, dir: &TestDir) -> Result<(BoxSender, BoxReceiver, Guard), &'static str> {
+        // Connecting succeeds once the listener is bound (the backlog holds the
+        // connection); the server accepts it at its first receive.
+        let l = self.listen(dir);
+        let tx = ipcx::open_sender_with(l.address(), &crate::conformance::open_opts())
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name));
+        let rx = Server::new(l, ServerOptions { quiet: true, ..Default::default() });
+        Ok((tx, Box::new(rx), Box::new(())))
+    }
     fn fresh_address(&self, dir: &TestDir) -> Option<String> {
         // TCP: a port is no named object (nothing stays behind when the listener dies).
         (self.scheme != "tcp")

@@ -777,7 +777,7 @@ pub fn holds_records(dir: &Path) -> Result<bool> {
 
 /// Remove the log at `dir`: its segment, reader and lock files, then the directory. A
 /// directory that holds anything else, or a log a writer has open, is left alone (see
-/// [`check_removable`]).
+/// [`check_removable`]). Its registry entry, if any, is forgotten.
 pub fn remove(dir: &Path) -> Result<()> {
     for f in check_removable(dir)? {
         match sys::unlink(&f) {
@@ -794,7 +794,12 @@ pub fn remove(dir: &Path) -> Result<()> {
         )
         .with_errno(e.0),
         _ => Error::from_errno("remove", name_of(dir), e.0),
-    })
+    })?;
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    if let Ok(a) = Address::parse(&name_of(&abs)) {
+        crate::registry::forget_removed(&a);
+    }
+    Ok(())
 }
 
 /// Record a log this process just made in the [`crate::registry`] (best effort).
