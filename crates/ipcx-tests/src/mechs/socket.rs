@@ -49,6 +49,13 @@ impl Mech for Connected {
     fn create(&self, _dir: &TestDir) -> (String, Guard) {
         unreachable!("the listener is made in peer_sends/peer_receives")
     }
+    fn create_default(&self, dir: &TestDir) -> Result<(String, Guard), &'static str> {
+        if self.scheme == "tcp" {
+            return Err("a TCP port has no owner or mode: any local user may connect to it");
+        }
+        let l = self.listen(dir);
+        Ok((l.address().to_owned(), Box::new(l)))
+    }
     fn open_pair(&self, dir: &TestDir) -> Result<(BoxSender, BoxReceiver, Guard), &'static str> {
         // Connecting succeeds once the listener is bound (the backlog holds the
         // connection); the server accepts it at its first receive.
@@ -107,5 +114,12 @@ impl Mech for Datagram {
     fn create(&self, dir: &TestDir) -> (String, Guard) {
         // The receiving side binds (and later removes) the socket file.
         (format!("unix-dgram:{}", dir.join("conf.sock").display()), Box::new(()))
+    }
+    fn create_default(&self, dir: &TestDir) -> Result<(String, Guard), &'static str> {
+        // The object is the bound socket file: bind it, as a receiver does.
+        let addr = format!("unix-dgram:{}", dir.join("default.sock").display());
+        let rx = socket::unix::bind_datagram(&Address::parse(&addr).unwrap())
+            .unwrap_or_else(|e| panic!("unix-dgram: {e}"));
+        Ok((addr, Box::new(rx)))
     }
 }

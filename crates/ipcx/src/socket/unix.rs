@@ -163,6 +163,14 @@ fn bind_replacing_stale(
             })
         }
         Err(Errno(libc::EPROTOTYPE)) => Err(in_use(addr, " (a socket of another type)")),
+        // Whether it is live or stale, it is not ours to replace.
+        Err(Errno(e @ (libc::EACCES | libc::EPERM))) => Err(Error::new(
+            ErrorKind::PermissionDenied,
+            "listen",
+            addr.to_string(),
+            "a socket file at the path does not let this user in (its mode or its directory); ipcx will not replace it",
+        )
+        .with_errno(e)),
         _ => Err(in_use(addr, "")),
     }
 }
