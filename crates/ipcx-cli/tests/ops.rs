@@ -495,3 +495,36 @@ fn rm_removes_a_log_only_while_it_holds_only_log_files_and_no_writer() {
     assert!(!log.exists());
     assert!(!reg.exists());
 }
+
+#[test]
+fn a_kept_object_of_every_kind_is_marked_kept_and_left_by_rm_stale() {
+    for m in ipcx_tests::mechs::all() {
+        let dir = TestDir::new(&format!("ops-keep-{}", m.name()));
+        let reg = dir.join("registry");
+        let Some(addr) = m.fresh_address(&dir) else {
+            eprintln!("{}: skipped: no named object", m.name());
+            continue;
+        };
+        let parsed = ipcx::Address::parse(&addr).unwrap();
+        let shown = ipcx::registry::object_address(&parsed);
+        let wait: &[&str] = if parsed.scheme() == "mmap" { &["--follow"] } else { &[] };
+        let mut c = spawn(
+            ipcx(&reg).args(["recv", &addr, "--create", "--keep", "--count", "1"]).args(wait),
+        );
+        ls_until(&reg, &shown, "recorded", |o| o.is_some_and(|o| o["ipcx"] == true));
+        let o = run(ipcx(&reg).args(["send", &addr, "x"]));
+        assert!(o.status.success(), "{}: {}", m.name(), String::from_utf8_lossy(&o.stderr));
+        let out = c.wait_within(Duration::from_secs(10));
+        assert!(out.status.success(), "{}: {}", m.name(), String::from_utf8_lossy(&out.stderr));
+        let objs = ls_until(&reg, &shown, "shown dead", |o| o.is_some_and(|o| o["alive"] == false));
+        assert_eq!(find(&objs, &shown).unwrap()["kept"], true, "{}", m.name());
+        let o = run(ipcx(&reg).args(["rm", "--stale"]));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains(&format!("left {shown}")), "{}: {text}", m.name());
+        assert!(find(&ls_json(&reg, &[]), &shown).is_some(), "{}: removed", m.name());
+        let o = run(ipcx(&reg).args(["rm", &addr]));
+        assert!(o.status.success(), "{}: {}", m.name(), String::from_utf8_lossy(&o.stderr));
+        assert!(find(&ls_json(&reg, &[]), &shown).is_none(), "{}: still listed", m.name());
+        assert!(!reg.exists(), "{}: the entry is forgotten", m.name());
+    }
+}
