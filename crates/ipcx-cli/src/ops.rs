@@ -320,14 +320,15 @@ fn registry_object(e: &Entry) -> Option<Obj> {
             let right = match addr.target() {
                 Target::Fifo(_) => std::os::unix::fs::FileTypeExt::is_fifo(&ft),
                 Target::Unix(..) => std::os::unix::fs::FileTypeExt::is_socket(&ft),
-                _ => ft.is_file(),
+                // A log is a directory of segment files.
+                _ => ft.is_dir(),
             };
             if !right {
                 return None;
             }
             file_facts(&mut o, &md);
-            if ft.is_file() {
-                o.size = Some(md.len());
+            if ft.is_dir() {
+                o.size = Some(dir_bytes(p));
             }
         }
         Target::PosixMq(name) => match ops::mq_stat(name) {
@@ -352,6 +353,19 @@ fn registry_object(e: &Entry) -> Option<Obj> {
         _ => return None,
     }
     Some(o)
+}
+
+/// Bytes in the regular files of a directory (a log's segments and reader files).
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.path().symlink_metadata().ok())
+                .filter(|md| md.file_type().is_file())
+                .map(|md| md.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn merge_entry(o: &mut Obj, e: &Entry) {
@@ -546,7 +560,7 @@ fn find(addr: &Address) -> Result<Option<Found>, String> {
     match addr.target() {
         Target::Fifo(p) => file(p, "a FIFO", |t| t.is_fifo()),
         Target::Unix(_, UnixName::Path(p)) => file(p, "a socket", |t| t.is_socket()),
-        Target::Mmap(p) => file(p, "a regular file", |t| t.is_file()),
+        Target::Mmap(p) => file(p, "a directory (an ipcx log)", |t| t.is_dir()),
         Target::Unix(_, UnixName::Abstract(_)) => {
             Err("an abstract socket has no file to remove; it goes with its last socket".into())
         }
@@ -596,9 +610,11 @@ fn remove(addr: &Address, found: &Found) -> Result<(), String> {
         ipcx::Error::from_errno(op, addr.to_string(), e.0).to_string()
     };
     match addr.target() {
-        Target::Fifo(p) | Target::Mmap(p) | Target::Unix(_, UnixName::Path(p)) => {
+        Target::Fifo(p) | Target::Unix(_, UnixName::Path(p)) => {
             ipcx::sys::unlink(p).map_err(|e| errno("unlink", e))
         }
+        // Only the log's own files, and only while no writer has it open.
+        Target::Mmap(p) => ipcx::mmap::log::remove(p).map_err(|e| e.to_string()),
         Target::SysvMq(_) => {
             ops::msg_remove(found.sysv_id.unwrap_or(-1)).map_err(|e| errno("msgctl(IPC_RMID)", e))
         }
@@ -650,6 +666,24 @@ pub fn rm(args: RmArgs) -> Result<()> {
                     reg.remove_entry(&e);
                 }
                 continue;
+            }
+            if let (Target::Mmap(p), false) = (addr.target(), args.force) {
+                // A log survives its writer's crash by design: a dead creator makes it
+                // stale only while it holds no records, no writer has it open and it
+                // holds nothing but log files.
+                let why = match ipcx::mmap::log::check_removable(p) {
+                    Err(e) if e.kind() == ipcx::ErrorKind::NotFound => None,
+                    Err(e) => Some(e.detail().to_owned()),
+                    Ok(_) => match ipcx::mmap::log::holds_records(p) {
+                        Ok(true) => Some("it holds records (a log keeps them across crashes); name it to remove it, or add --force".to_owned()),
+                        Ok(false) => None,
+                        Err(e) => Some(e.detail().to_owned()),
+                    },
+                };
+                if let Some(why) = why {
+                    println!("left {}: {why}", e.address);
+                    continue;
+                }
             }
             match find(&addr) {
                 Ok(Some(f)) if f.uid.is_some_and(|u| u != me) && !args.force => {

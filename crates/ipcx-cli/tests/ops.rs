@@ -360,9 +360,14 @@ fn ls_and_rm_stale_cover_an_object_of_every_kind() {
         let parsed = ipcx::Address::parse(&addr).unwrap();
         let shown = ipcx::registry::object_address(&parsed);
         let live_shown = ipcx::registry::object_address(&ipcx::Address::parse(&live_addr).unwrap());
-        let mut creator = spawn(ipcx(&reg).args(["recv", &addr, "--create", "--count", "1"]));
-        let mut live = spawn(ipcx(&reg).args(["recv", &live_addr, "--create", "--count", "1"]));
-        let objs = ls_until(&reg, &shown, "listed", |o| o.is_some());
+        // `recv` stops at the end of a log unless told to wait for more.
+        let wait: &[&str] = if parsed.scheme() == "mmap" { &["--follow"] } else { &[] };
+        let recv =
+            |a: &str| spawn(ipcx(&reg).args(["recv", a, "--create", "--count", "1"]).args(wait));
+        let (mut creator, mut live) = (recv(&addr), recv(&live_addr));
+        // The object exists a moment before its creator records it (System V objects
+        // are listed from the kernel's table even unrecorded): wait for the entry.
+        let objs = ls_until(&reg, &shown, "listed", |o| o.is_some_and(|o| o["ipcx"] == true));
         let o = find(&objs, &shown).unwrap();
         assert_eq!(o["pid"], creator.id(), "{}: {o}", m.name());
         assert_eq!(o["alive"], true, "{}: {o}", m.name());
@@ -373,7 +378,9 @@ fn ls_and_rm_stale_cover_an_object_of_every_kind() {
         // Killed as in a crash: the object stays, its creator is dead.
         creator.kill9();
         ls_until(&reg, &shown, "shown dead", |o| o.is_some_and(|o| o["alive"] == false));
-        ls_until(&reg, &live_shown, "listed alive", |o| o.is_some_and(|o| o["alive"] == true));
+        ls_until(&reg, &live_shown, "listed alive", |o| {
+            o.is_some_and(|o| o["alive"] == true && o["ipcx"] == true)
+        });
         let out = run(ipcx(&reg).args(["rm", "--stale"]));
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{}: {}", m.name(), String::from_utf8_lossy(&out.stderr));
@@ -426,4 +433,98 @@ fn rm_stale_leaves_a_file_made_later_at_a_dead_creators_name() {
     assert!(out.contains("now holds another file"), "{out}");
     assert!(f.exists(), "the newcomer's FIFO is left alone");
     assert!(!reg.exists(), "the stale entry is forgotten");
+}
+
+#[test]
+fn rm_removes_a_log_only_while_it_holds_only_log_files_and_no_writer() {
+    let dir = TestDir::new("ops-log");
+    let reg = dir.join("registry");
+    let log = dir.join("a.log");
+    let addr = format!("mmap:{}", log.display());
+    // The sender creates the log and exits cleanly: a log outlives its creator by design,
+    // so the entry is kept, and --stale leaves it.
+    assert!(run(ipcx(&reg).args(["send", &addr, "hello"])).status.success());
+    let objs = ls_json(&reg, &["--kind", "mmap"]);
+    let o = find(&objs, &addr).unwrap_or_else(|| panic!("{addr} not listed: {objs:?}"));
+    assert_eq!(o["ipcx"], true);
+    assert_eq!(o["kept"], true);
+    assert_eq!(o["alive"], false);
+    assert!(o["size"].as_u64().unwrap() > 0);
+    let o = run(ipcx(&reg).args(["rm", "--stale"]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("kept on purpose"));
+    assert!(log.exists());
+
+    // A file that is not the log's own: refused, and nothing removed.
+    let note = log.join("notes.txt");
+    std::fs::write(&note, "mine").unwrap();
+    let o = run(ipcx(&reg).args(["rm", &addr]));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("notes.txt, which is not a file of an ipcx log"), "{err}");
+    assert!(note.exists() && log.join("00000000000000000001.seg").exists());
+    std::fs::remove_file(&note).unwrap();
+
+    // A writer has it open: refused.
+    let w = ipcx::open_sender(&addr).unwrap();
+    let o = run(ipcx(&reg).args(["rm", &addr]));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("a writer has the log open"), "{err}");
+    assert!(log.exists());
+    drop(w);
+
+    let o = run(ipcx(&reg).args(["rm", &addr]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!log.exists(), "the log's files and directory are removed");
+    assert!(!reg.exists(), "and its entry forgotten");
+
+    // A creator that dies leaves its entry unkept; --stale still leaves a log that holds
+    // records (durable data) unless forced.
+    let mut c = spawn(ipcx(&reg).args(["recv", &addr, "--create", "--follow", "--count", "2"]));
+    ls_until(&reg, &addr, "recorded", |o| o.is_some_and(|o| o["alive"] == true));
+    assert!(run(ipcx(&reg).args(["send", &addr, "data"])).status.success());
+    c.kill9();
+    let o = run(ipcx(&reg).args(["rm", "--stale"]));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(out.contains(&format!("left {addr}: it holds records")), "{out}");
+    assert!(log.exists());
+    let o = run(ipcx(&reg).args(["rm", "--stale", "--force"]));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&format!("removed {addr}")), "{out}");
+    assert!(!log.exists());
+    assert!(!reg.exists());
+}
+
+#[test]
+fn a_kept_object_of_every_kind_is_marked_kept_and_left_by_rm_stale() {
+    for m in ipcx_tests::mechs::all() {
+        let dir = TestDir::new(&format!("ops-keep-{}", m.name()));
+        let reg = dir.join("registry");
+        let Some(addr) = m.fresh_address(&dir) else {
+            eprintln!("{}: skipped: no named object", m.name());
+            continue;
+        };
+        let parsed = ipcx::Address::parse(&addr).unwrap();
+        let shown = ipcx::registry::object_address(&parsed);
+        let wait: &[&str] = if parsed.scheme() == "mmap" { &["--follow"] } else { &[] };
+        let mut c = spawn(
+            ipcx(&reg).args(["recv", &addr, "--create", "--keep", "--count", "1"]).args(wait),
+        );
+        ls_until(&reg, &shown, "recorded", |o| o.is_some_and(|o| o["ipcx"] == true));
+        let o = run(ipcx(&reg).args(["send", &addr, "x"]));
+        assert!(o.status.success(), "{}: {}", m.name(), String::from_utf8_lossy(&o.stderr));
+        let out = c.wait_within(Duration::from_secs(10));
+        assert!(out.status.success(), "{}: {}", m.name(), String::from_utf8_lossy(&out.stderr));
+        let objs = ls_until(&reg, &shown, "shown dead", |o| o.is_some_and(|o| o["alive"] == false));
+        assert_eq!(find(&objs, &shown).unwrap()["kept"], true, "{}", m.name());
+        let o = run(ipcx(&reg).args(["rm", "--stale"]));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains(&format!("left {shown}")), "{}: {text}", m.name());
+        assert!(find(&ls_json(&reg, &[]), &shown).is_some(), "{}: removed", m.name());
+        let o = run(ipcx(&reg).args(["rm", &addr]));
+        assert!(o.status.success(), "{}: {}", m.name(), String::from_utf8_lossy(&o.stderr));
+        assert!(find(&ls_json(&reg, &[]), &shown).is_none(), "{}: still listed", m.name());
+        assert!(!reg.exists(), "{}: the entry is forgotten", m.name());
+    }
 }

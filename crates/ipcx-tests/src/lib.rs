@@ -53,6 +53,9 @@ impl TestDir {
 impl Drop for TestDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        // Entries for what was made here (a log or FIFO kept, or left by a killed child)
+        // describe nothing now: forget them, and the registry directory if it empties.
+        ipcx::registry::tidy();
     }
 }
 

@@ -89,6 +89,8 @@ pub struct Queue {
     unlink_on_drop: bool,
     message_size: usize,
     max_messages: usize,
+    /// Our entry in the registry of created objects (`ipcx ls`), best effort.
+    recorded: Option<crate::registry::Recorded>,
 }
 
 fn obj(name: &str) -> String {
@@ -262,10 +264,11 @@ impl Builder {
                 )),
                 _ => queue_error("create", &o, e),
             })?;
-        let q = Queue::finish(fd, self.name.clone(), o.clone(), true)?;
+        let mut q = Queue::finish(fd, self.name.clone(), o.clone(), true)?;
         // Exact mode whatever the umask; a failure here leaves a queue with fewer rights
         // than asked, so report it (and unlink it, as the owner's drop does).
         raw::fchmod(q.fd.as_fd(), self.mode).map_err(|e| queue_error("create", &o, e))?;
+        q.recorded = Address::parse(&o).ok().and_then(|a| crate::registry::record(&a, "posix-mq"));
         Ok(q)
     }
 
@@ -300,8 +303,15 @@ impl Builder {
 
 impl Queue {
     fn finish(fd: OwnedFd, name: String, object: String, owner: bool) -> Result<Queue> {
-        let mut q =
-            Queue { fd, name, object, unlink_on_drop: owner, message_size: 0, max_messages: 0 };
+        let mut q = Queue {
+            fd,
+            name,
+            object,
+            unlink_on_drop: owner,
+            message_size: 0,
+            max_messages: 0,
+            recorded: None,
+        };
         let a = raw::mq_getattr(q.fd.as_fd()).map_err(|e| queue_error("open", &q.object, e))?;
         q.message_size = usize::try_from(a.message_size).unwrap_or(usize::MAX);
         q.max_messages = usize::try_from(a.max_messages).unwrap_or(usize::MAX);
@@ -373,6 +383,9 @@ impl Queue {
     /// Leave the queue in place when this value is dropped.
     pub fn keep(&mut self) {
         self.unlink_on_drop = false;
+        if let Some(r) = self.recorded.as_mut() {
+            r.keep();
+        }
     }
 
     /// Whether this value unlinks the queue on drop.

@@ -58,19 +58,7 @@ pub struct OwnerToken {
 /// A process's state letter and start time from `/proc/PID/stat`, or `None` if there is
 /// no such process.
 fn proc_stat(pid: i32) -> Option<(char, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
-}
-
-/// Parse `/proc/PID/stat`: the command name (field 2) is in parentheses and may itself
-/// hold spaces and parentheses, so fields are counted from the last `)`.
-fn parse_stat(text: &str) -> Option<(char, u64)> {
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    // `state` is field 3; the start time is field 22, 19 fields later.
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((state, start))
+    sys::process::stat(pid)
 }
 
 impl OwnerToken {
@@ -544,6 +532,24 @@ pub fn list() -> Vec<Entry> {
     Registry::default().list()
 }
 
+/// Forget, best effort, the entry for the object at `addr` whoever made it: for code that
+/// has just removed the object (a log removed with `ipcx::mmap::log::remove`).
+pub fn forget_removed(addr: &Address) {
+    let reg = Registry::default();
+    if let Some(e) = reg.find(addr) {
+        reg.remove_entry(&e);
+    }
+}
+
+/// Forget, best effort, every entry of the calling user's registry whose object is
+/// certainly gone, and remove the directory if that leaves it empty (tests call this
+/// after removing what they made, so no registry directory is left in `/tmp`).
+pub fn tidy() {
+    let reg = Registry::default();
+    reg.prune();
+    let _ = ops::rmdir(&reg.dir);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,14 +566,6 @@ mod tests {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         Dir(std::env::temp_dir().join(format!("ipcx-reg-{tag}-{}-{n}", std::process::id())))
-    }
-
-    #[test]
-    fn stat_parsing_counts_fields_after_the_last_parenthesis() {
-        let line = "42 (a) b) c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20 21";
-        assert_eq!(parse_stat(line), Some(('S', 987654)));
-        assert_eq!(parse_stat("42 (x) S 1 2"), None);
-        assert_eq!(parse_stat(""), None);
     }
 
     #[test]

@@ -141,6 +141,8 @@ pub struct Queue {
     max_message: usize,
     limit_note: String,
     buf: MsgBuf,
+    /// Our entry in the registry of created objects (`ipcx ls`), best effort.
+    recorded: Option<crate::registry::Recorded>,
 }
 
 fn key_name(key: &SysvKey) -> String {
@@ -293,6 +295,7 @@ impl Builder {
             max_message: 0,
             limit_note: String::new(),
             buf: MsgBuf::default(),
+            recorded: None,
         };
         if owner {
             if let Some(b) = self.byte_limit {
@@ -311,6 +314,10 @@ impl Builder {
             }
         }
         q.compute_limit(self.max_message);
+        if owner {
+            q.recorded =
+                Address::parse(&q.name).ok().and_then(|a| crate::registry::record(&a, "sysv-mq"));
+        }
         Ok(q)
     }
 }
@@ -348,6 +355,7 @@ impl Queue {
             max_message: 0,
             limit_note: String::new(),
             buf: MsgBuf::default(),
+            recorded: None,
         };
         q.compute_limit(None);
         Ok(q)
@@ -364,6 +372,7 @@ impl Queue {
             max_message: 0,
             limit_note: String::new(),
             buf: MsgBuf::default(),
+            recorded: None,
         };
         q.compute_limit(None);
         Ok(q)
@@ -403,6 +412,9 @@ impl Queue {
     /// Leave the queue in place when this value is dropped.
     pub fn keep(&mut self) {
         self.remove_on_drop = false;
+        if let Some(r) = self.recorded.as_mut() {
+            r.keep();
+        }
     }
 
     /// Whether this value removes the queue on drop.

@@ -24,4 +24,9 @@ impl Mech for MmapLog {
         ipcx::mmap::log::create(&path, &Default::default()).unwrap();
         (format!("mmap:{}", path.display()), Box::new(()))
     }
+    fn fresh_address(&self, dir: &TestDir) -> Option<String> {
+        // A log is never removed on drop, so the default (create, then drop) would leave
+        // one in place: name a path where nothing is yet.
+        Some(format!("mmap:{}", dir.join("fresh.log").display()))
+    }
 }

@@ -49,6 +49,27 @@ impl Mech for Connected {
     fn create(&self, _dir: &TestDir) -> (String, Guard) {
         unreachable!("the listener is made in peer_sends/peer_receives")
     }
+    fn create_default(&self, dir: &TestDir) -> Result<(String, Guard), &'static str> {
+        if self.scheme == "tcp" {
+            return Err("a TCP port has no owner or mode: any local user may connect to it");
+        }
+        let l = self.listen(dir);
+        Ok((l.address().to_owned(), Box::new(l)))
+    }
+    fn open_pair(&self, dir: &TestDir) -> Result<(BoxSender, BoxReceiver, Guard), &'static str> {
+        // Connecting succeeds once the listener is bound (the backlog holds the
+        // connection); the server accepts it at its first receive.
+        let l = self.listen(dir);
+        let tx = ipcx::open_sender_with(l.address(), &crate::conformance::open_opts())
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name));
+        let rx = Server::new(l, ServerOptions { quiet: true, ..Default::default() });
+        Ok((tx, Box::new(rx), Box::new(())))
+    }
+    fn fresh_address(&self, dir: &TestDir) -> Option<String> {
+        // TCP: a port is no named object (nothing stays behind when the listener dies).
+        (self.scheme != "tcp")
+            .then(|| format!("{}:{}", self.scheme, dir.join("conf.sock").display()))
+    }
     fn peer_sends(
         &self,
         ctx: &Ctx,
@@ -93,5 +114,12 @@ impl Mech for Datagram {
     fn create(&self, dir: &TestDir) -> (String, Guard) {
         // The receiving side binds (and later removes) the socket file.
         (format!("unix-dgram:{}", dir.join("conf.sock").display()), Box::new(()))
+    }
+    fn create_default(&self, dir: &TestDir) -> Result<(String, Guard), &'static str> {
+        // The object is the bound socket file: bind it, as a receiver does.
+        let addr = format!("unix-dgram:{}", dir.join("default.sock").display());
+        let rx = socket::unix::bind_datagram(&Address::parse(&addr).unwrap())
+            .unwrap_or_else(|e| panic!("unix-dgram: {e}"));
+        Ok((addr, Box::new(rx)))
     }
 }

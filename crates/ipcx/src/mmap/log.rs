@@ -692,19 +692,120 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Remove the log at `dir` and everything in it.
-pub fn remove(dir: &Path) -> Result<()> {
-    if !probe(dir, "remove")? {
-        return Err(Error::new(ErrorKind::NotFound, "remove", name_of(dir), "no log at this path"));
+/// Whether `name` is a file ipcx makes in a log directory: a segment, a reader's
+/// position file, the writer's lock, or a half-made segment.
+fn is_log_file(name: &str) -> bool {
+    let segment = name
+        .strip_suffix(".seg")
+        .is_some_and(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()));
+    let reader = name.strip_suffix(".reader").is_some_and(|n| !n.is_empty());
+    let temporary = name.starts_with('.') && name.contains(".seg.tmp-");
+    segment || reader || temporary || name == "writer.lock"
+}
+
+/// Check that the log at `dir` may be removed: it is a log (it holds segment files), it
+/// holds nothing but files ipcx makes in a log (regular files, no subdirectories or
+/// links), and no writer has it open (its `writer.lock` is free). The list of files to
+/// remove on success.
+pub fn check_removable(dir: &Path) -> Result<Vec<PathBuf>> {
+    let op = "remove";
+    if !probe(dir, op)? {
+        return Err(Error::new(ErrorKind::NotFound, op, name_of(dir), "no log at this path"));
     }
-    if list_segments(dir, "remove")?.is_empty() {
+    if list_segments(dir, op)?.is_empty() {
         return Err(not_a_log(
             dir,
-            "remove",
+            op,
             "the directory holds no segment files; ipcx leaves it alone",
         ));
     }
-    std::fs::remove_dir_all(dir).map_err(|e| io_error("remove", dir, &e))
+    let mut files = Vec::new();
+    for ent in std::fs::read_dir(dir).map_err(|e| io_error(op, dir, &e))? {
+        let ent = ent.map_err(|e| io_error(op, dir, &e))?;
+        let path = ent.path();
+        let name = ent.file_name();
+        let regular = matches!(sys::lstat(&path), Ok(st) if st.file_type() == libc::S_IFREG);
+        if !regular || !name.to_str().is_some_and(is_log_file) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                op,
+                name_of(dir),
+                format!(
+                    "the directory also holds {}, which is not a file of an ipcx log; ipcx removes only logs it made (remove that file first, or the directory by hand)",
+                    name.to_string_lossy()
+                ),
+            ));
+        }
+        files.push(path);
+    }
+    let lock_path = dir.join("writer.lock");
+    match sys::open(&lock_path, libc::O_RDONLY | libc::O_NOFOLLOW, 0) {
+        Ok(lock) => {
+            if let Err(e) = sys::mmap::flock_exclusive(lock.as_fd(), true) {
+                return Err(if e.0 == libc::EWOULDBLOCK {
+                    Error::new(
+                        ErrorKind::AlreadyExists,
+                        op,
+                        name_of(dir),
+                        "a writer has the log open (it holds writer.lock); stop it first",
+                    )
+                } else {
+                    Error::from_errno(op, name_of(dir), e.0)
+                });
+            }
+        }
+        Err(Errno(libc::ENOENT)) => {}
+        Err(e) => return Err(Error::from_errno(op, name_of(dir), e.0)),
+    }
+    Ok(files)
+}
+
+/// Whether the log at `dir` holds any record (more than one segment, or a segment whose
+/// committed end is past its header).
+pub fn holds_records(dir: &Path) -> Result<bool> {
+    let segs = list_segments(dir, "inspect")?;
+    if segs.len() > 1 {
+        return Ok(true);
+    }
+    for seq in segs {
+        if Segment::open(dir, seq, "inspect", Access::ReadPreferWrite)?.end() > HEADER {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Remove the log at `dir`: its segment, reader and lock files, then the directory. A
+/// directory that holds anything else, or a log a writer has open, is left alone (see
+/// [`check_removable`]). Its registry entry, if any, is forgotten.
+pub fn remove(dir: &Path) -> Result<()> {
+    for f in check_removable(dir)? {
+        match sys::unlink(&f) {
+            Ok(()) | Err(Errno(libc::ENOENT)) => {}
+            Err(e) => return Err(Error::from_errno("remove", name_of(dir), e.0)),
+        }
+    }
+    crate::sys::ops::rmdir(dir).map_err(|e| match e.0 {
+        libc::ENOTEMPTY | libc::EEXIST => Error::new(
+            ErrorKind::InvalidInput,
+            "remove",
+            name_of(dir),
+            "a file appeared in the log directory while it was being removed; it is left in place",
+        )
+        .with_errno(e.0),
+        _ => Error::from_errno("remove", name_of(dir), e.0),
+    })?;
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    if let Ok(a) = Address::parse(&name_of(&abs)) {
+        crate::registry::forget_removed(&a);
+    }
+    Ok(())
+}
+
+/// Record a log this process just made in the [`crate::registry`] (best effort).
+fn record(dir: &Path) -> Option<crate::registry::Recorded> {
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    Address::parse(&name_of(&abs)).ok().and_then(|a| crate::registry::record(&a, "mmap"))
 }
 
 /// The appending end of a log.
@@ -723,6 +824,8 @@ pub struct LogWriter {
     /// With `sync=Tms`: the thread that syncs what a quiet writer left unsynced.
     flusher: Option<Flusher>,
     _lock: std::os::fd::OwnedFd,
+    /// The registry entry if this writer made the log; marked kept when it closes.
+    recorded: Option<crate::registry::Recorded>,
 }
 
 /// A background thread that, every interval, `fdatasync`s the segment being appended to
@@ -807,7 +910,7 @@ impl LogWriter {
         lock_timeout: Option<Duration>,
     ) -> Result<LogWriter> {
         let op = "open";
-        create(dir, cfg)?;
+        let recorded = if create(dir, cfg)? { record(dir) } else { None };
         let lock_path = dir.join("writer.lock");
         let lock = sys::open(
             &lock_path,
@@ -852,6 +955,7 @@ impl LogWriter {
             populated: HEADER,
             flusher: None,
             _lock: lock,
+            recorded,
         };
         if let SyncPolicy::Interval(t) = cfg.sync {
             w.flusher = Some(Flusher::start(t, &w.seg));
@@ -1047,6 +1151,10 @@ impl Drop for LogWriter {
             // A clean close: everything up to the end was written by this process.
             self.seg.checked_word().store(self.end, SeqCst);
         }
+        // As for a reader: a clean close marks the log this writer made kept.
+        if let Some(r) = self.recorded.as_mut() {
+            r.keep();
+        }
     }
 }
 
@@ -1169,6 +1277,8 @@ pub struct LogReader {
     /// read with `pread` ahead of the records.
     chunk: Vec<u8>,
     chunk_start: u64,
+    /// The registry entry if this reader made the log; marked kept when it closes.
+    recorded: Option<crate::registry::Recorded>,
 }
 
 /// Bytes read ahead per `pread`.
@@ -1186,9 +1296,12 @@ impl LogReader {
 
     fn open_inner(dir: &Path, cfg: &LogConfig, addr: String, create_it: bool) -> Result<LogReader> {
         let op = "open";
+        let mut recorded = None;
         if !probe(dir, op)? {
             if create_it {
-                create(dir, cfg)?;
+                if create(dir, cfg)? {
+                    recorded = record(dir);
+                }
             } else {
                 return Err(Error::new(
                     ErrorKind::NotFound,
@@ -1231,6 +1344,7 @@ impl LogReader {
             known_end: 0,
             chunk: Vec::new(),
             chunk_start: 0,
+            recorded,
         };
         if seq == last {
             r.seg = Some(last_seg);
@@ -1516,6 +1630,11 @@ impl LogReader {
 impl Drop for LogReader {
     fn drop(&mut self) {
         self.commit();
+        // A log outlives its creator by design: a clean close marks it kept (`ipcx rm
+        // --stale` leaves it); only a creator that dies leaves it unkept.
+        if let Some(r) = self.recorded.as_mut() {
+            r.keep();
+        }
     }
 }
 

@@ -35,11 +35,16 @@ pub(crate) struct Remover {
     name: SegmentName,
     sysv_id: Option<i32>,
     remove: bool,
+    /// Our entry in the registry of created objects (`ipcx ls`), best effort.
+    recorded: Option<crate::registry::Recorded>,
 }
 
 impl Remover {
     pub(crate) fn keep(&mut self) {
         self.remove = false;
+        if let Some(r) = self.recorded.as_mut() {
+            r.keep();
+        }
     }
 }
 
@@ -170,8 +175,14 @@ impl Segment {
         let fd = sys::shm_open(name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, mode & 0o777)
             .map_err(|e| errno_err("create", &object, e))?;
         // From here on the name is ours: remove it if anything below fails.
-        let remover =
-            Remover { name: SegmentName::Posix(name.to_owned()), sysv_id: None, remove: true };
+        let recorded =
+            Address::parse(&object).ok().and_then(|a| crate::registry::record(&a, "shm"));
+        let remover = Remover {
+            name: SegmentName::Posix(name.to_owned()),
+            sysv_id: None,
+            remove: true,
+            recorded,
+        };
         sys::ftruncate(fd.as_fd(), size as u64).map_err(|e| errno_err("create", &object, e))?;
         let map = sys::mmap_shared(fd.as_fd(), size, true)
             .map_err(|e| errno_err("create", &object, e))?;
@@ -208,8 +219,12 @@ impl Segment {
         }
         let map = sys::mmap_shared(fd.as_fd(), size, writable)
             .map_err(|e| errno_err("open", &object, e))?;
-        let remover =
-            Remover { name: SegmentName::Posix(name.to_owned()), sysv_id: None, remove: false };
+        let remover = Remover {
+            name: SegmentName::Posix(name.to_owned()),
+            sysv_id: None,
+            remove: false,
+            recorded: None,
+        };
         Ok(Segment { region: Region::from_mapping(map, writable), remover, object })
     }
 
@@ -228,7 +243,10 @@ impl Segment {
         check_size(size, &object)?;
         let id = sys::shmget(key, size, libc::IPC_CREAT | libc::IPC_EXCL | (mode & 0o777) as i32)
             .map_err(|e| errno_err("create", &object, e))?;
-        let remover = Remover { name: SegmentName::Sysv(key), sysv_id: Some(id), remove: true };
+        let recorded =
+            Address::parse(&object).ok().and_then(|a| crate::registry::record(&a, "sysv-shm"));
+        let remover =
+            Remover { name: SegmentName::Sysv(key), sysv_id: Some(id), remove: true, recorded };
         let map = sys::shmat(id, size, true).map_err(|e| errno_err("create", &object, e))?;
         Ok(Segment { region: Region::from_mapping(map, true), remover, object })
     }
@@ -249,7 +267,12 @@ impl Segment {
         let st = sys::shm_stat(id).map_err(|e| errno_err("open", &object, e))?;
         check_expected(&object, st.size, expected)?;
         let map = sys::shmat(id, st.size, writable).map_err(|e| errno_err("open", &object, e))?;
-        let remover = Remover { name: SegmentName::Sysv(key), sysv_id: Some(id), remove: false };
+        let remover = Remover {
+            name: SegmentName::Sysv(key),
+            sysv_id: Some(id),
+            remove: false,
+            recorded: None,
+        };
         Ok(Segment { region: Region::from_mapping(map, writable), remover, object })
     }
 
@@ -293,6 +316,7 @@ impl Segment {
                 name: SegmentName::Posix("/anonymous".into()),
                 sysv_id: None,
                 remove: false,
+                recorded: None,
             },
             object: "shm:(anonymous)".into(),
         }

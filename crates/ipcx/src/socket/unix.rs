@@ -18,22 +18,35 @@ pub const MAX_PATH: usize = UNIX_PATH_CAPACITY - 1;
 
 /// A socket file made by `bind`; removed on drop if it is still the one made (same
 /// device and inode), so a server never removes a successor's socket.
+///
+/// Only socket files are recorded in the [`crate::registry`]: an abstract name
+/// (`unix:@name`) has no file, vanishes with its last socket, and so can never be left
+/// behind by a crash nor removed by `ipcx rm`.
 #[derive(Debug)]
 pub struct SocketFile {
     path: PathBuf,
     dev: u64,
     ino: u64,
     remove: bool,
+    /// Our entry in the registry of created objects (`ipcx ls`), best effort.
+    recorded: Option<crate::registry::Recorded>,
 }
 
 impl SocketFile {
-    fn new(path: &Path) -> Option<SocketFile> {
+    fn new(path: &Path, addr: &Address) -> Option<SocketFile> {
         let st = sys::lstat(path).ok()?;
-        Some(SocketFile { path: path.to_owned(), dev: st.dev, ino: st.ino, remove: true })
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let recorded = Address::parse(&format!("{}:{}", addr.scheme(), abs.display()))
+            .ok()
+            .and_then(|a| crate::registry::record(&a, addr.scheme()));
+        Some(SocketFile { path: path.to_owned(), dev: st.dev, ino: st.ino, remove: true, recorded })
     }
     /// Leave the file in place on drop.
     pub fn keep(&mut self) {
         self.remove = false;
+        if let Some(r) = self.recorded.as_mut() {
+            r.keep();
+        }
     }
 }
 
@@ -150,6 +163,14 @@ fn bind_replacing_stale(
             })
         }
         Err(Errno(libc::EPROTOTYPE)) => Err(in_use(addr, " (a socket of another type)")),
+        // Whether it is live or stale, it is not ours to replace.
+        Err(Errno(e @ (libc::EACCES | libc::EPERM))) => Err(Error::new(
+            ErrorKind::PermissionDenied,
+            "listen",
+            addr.to_string(),
+            "a socket file at the path does not let this user in (its mode or its directory); ipcx will not replace it",
+        )
+        .with_errno(e)),
         _ => Err(in_use(addr, "")),
     }
 }
@@ -171,7 +192,7 @@ pub fn listen(addr: &Address) -> Result<Listener> {
     bind_replacing_stale(fd.as_fd(), addr, kind, &sa, path)?;
     let file = match path {
         Some(p) => {
-            let f = SocketFile::new(p);
+            let f = SocketFile::new(p, addr);
             ss::chmod(p, mode).map_err(e)?;
             f
         }

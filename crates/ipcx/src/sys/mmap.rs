@@ -15,7 +15,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::Instant;
 
-use super::{cpath, cvt, timespec, Errno, SysResult};
+use super::{cpath, cvt, Errno, SysResult};
 
 /// The system's page size.
 pub fn page_size() -> usize {
@@ -279,55 +279,26 @@ pub fn mkdir(path: &Path, mode: u32) -> SysResult<()> {
 /// other processes map). Returns false on time-out; spurious wake-ups return true.
 #[doc(alias = "futex")]
 pub fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> SysResult<bool> {
-    let ts;
-    let tsp = match deadline {
-        None => std::ptr::null(),
+    let timeout = match deadline {
+        None => None,
         Some(d) => {
             let now = Instant::now();
             if now >= d {
                 return Ok(false);
             }
-            ts = timespec(d - now);
-            &ts as *const libc::timespec
+            Some(d - now)
         }
     };
-    // SAFETY: `word` is a valid, aligned u32 for the call; `tsp` is null or points to `ts`.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            tsp,
-            std::ptr::null::<u32>(),
-            0u32,
-        )
-    };
-    if r == 0 {
-        return Ok(true);
-    }
-    match Errno::last() {
-        Errno(libc::EAGAIN) | Errno(libc::EINTR) => Ok(true),
-        Errno(libc::ETIMEDOUT) => Ok(false),
-        e => Err(e),
+    match super::futex::wait(word, expected, timeout) {
+        Ok(()) | Err(Errno(libc::EAGAIN)) | Err(Errno(libc::EINTR)) => Ok(true),
+        Err(Errno(libc::ETIMEDOUT)) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
 /// Wake every process waiting on the shared word (`futex(FUTEX_WAKE)`, not private).
 pub fn futex_wake_all(word: &AtomicU32) {
-    // SAFETY: `word` is a valid, aligned u32; FUTEX_WAKE reads no other argument. The
-    // result (how many were woken) is not needed.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE,
-            i32::MAX,
-            0usize,
-            0usize,
-            0u32,
-        )
-    };
+    super::futex::wake(word, i32::MAX as u32);
 }
 
 /// CRC-32C of `data` continuing from `crc` with the CPU's `crc32` instruction (SSE4.2),

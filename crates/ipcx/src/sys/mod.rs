@@ -21,9 +21,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+pub mod futex;
 pub mod mmap;
 pub mod mq;
 pub mod ops;
+pub mod process;
 pub mod socket;
 
 /// A raw `errno` value.

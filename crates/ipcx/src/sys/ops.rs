@@ -7,42 +7,27 @@
 //! [`Errno`], like the rest of [`crate::sys`].
 #![allow(unsafe_code)]
 
-use std::ffi::CString;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
+use super::mq::mq_name as cname;
 use super::{cpath, cvt, Errno, SysResult};
 
-/// A POSIX IPC name (`/name`) as a C string; a name with a NUL byte is `EINVAL`.
-fn cname(name: &str) -> SysResult<CString> {
-    CString::new(name).map_err(|_| Errno(libc::EINVAL))
-}
-
-/// `ftok(3)`: the System V key for an existing file and a project id.
-pub fn ftok(path: &Path, proj: u8) -> SysResult<i32> {
-    let c = cpath(path)?;
-    // SAFETY: `c` is a NUL-terminated path alive for the call.
-    let k = unsafe { libc::ftok(c.as_ptr(), libc::c_int::from(proj)) };
-    if k == -1 {
-        Err(Errno::last())
-    } else {
-        Ok(k)
-    }
-}
+// The removal and key calls live with their mechanisms' data-path wrappers; `ipcx rm`
+// reaches them here.
+pub use super::mmap::mkdir;
+pub use super::mq::{ftok, msg_remove};
+/// `shmctl(id, IPC_RMID)`: mark a System V segment for removal; it goes when the last
+/// process detaches, and no new process can attach it by key from now on.
+pub use super::shm::shm_rmid as shm_remove;
+pub use super::shm::shm_unlink;
 
 /// `msgget(key, 0)`: the id of the existing System V queue with this key (never creates).
 #[doc(alias = "msgget")]
 pub fn msg_id(key: i32) -> SysResult<i32> {
     // SAFETY: msgget takes plain integers; without IPC_CREAT it only looks the key up.
     cvt(unsafe { libc::msgget(key, 0) })
-}
-
-/// `msgctl(id, IPC_RMID)`: remove a System V queue; blocked senders and receivers get `EIDRM`.
-#[doc(alias = "msgctl")]
-pub fn msg_remove(id: i32) -> SysResult<()> {
-    // SAFETY: IPC_RMID ignores the buffer argument, so a null pointer is allowed.
-    cvt(unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) }).map(drop)
 }
 
 /// `shmget(key, 0, 0)`: the id of the existing System V segment with this key.
@@ -52,19 +37,9 @@ pub fn shm_id(key: i32) -> SysResult<i32> {
     cvt(unsafe { libc::shmget(key, 0, 0) })
 }
 
-/// `shmctl(id, IPC_RMID)`: mark a System V segment for removal; it goes when the last
-/// process detaches, and no new process can attach it by key from now on.
-#[doc(alias = "shmctl")]
-pub fn shm_remove(id: i32) -> SysResult<()> {
-    // SAFETY: IPC_RMID ignores the buffer argument, so a null pointer is allowed.
-    cvt(unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) }).map(drop)
-}
-
 /// `mq_unlink(3)`: remove a POSIX queue's name; it goes when the last descriptor closes.
 pub fn mq_unlink(name: &str) -> SysResult<()> {
-    let c = cname(name)?;
-    // SAFETY: `c` is a NUL-terminated name alive for the call.
-    cvt(unsafe { libc::mq_unlink(c.as_ptr()) }).map(drop)
+    super::mq::mq_unlink(&cname(name)?)
 }
 
 /// What `ipcx ls` and `ipcx rm` learn about a POSIX queue without receiving from it.
@@ -113,13 +88,6 @@ pub fn mq_stat(name: &str) -> SysResult<MqStat> {
     })
 }
 
-/// `shm_unlink(3)`: remove a POSIX shared-memory name; mappings stay valid until unmapped.
-pub fn shm_unlink(name: &str) -> SysResult<()> {
-    let c = cname(name)?;
-    // SAFETY: `c` is a NUL-terminated name alive for the call.
-    cvt(unsafe { libc::shm_unlink(c.as_ptr()) }).map(drop)
-}
-
 /// The effective user id of this process.
 pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail and takes no arguments.
@@ -131,15 +99,6 @@ pub fn rmdir(path: &Path) -> SysResult<()> {
     let c = cpath(path)?;
     // SAFETY: `c` is a NUL-terminated path alive for the call.
     cvt(unsafe { libc::rmdir(c.as_ptr()) }).map(drop)
-}
-
-/// `mkdir(2)` with exactly `mode` (then `chmod`, whatever the umask).
-pub fn mkdir(path: &Path, mode: u32) -> SysResult<()> {
-    let c = cpath(path)?;
-    // SAFETY: `c` is a NUL-terminated path alive for the call.
-    cvt(unsafe { libc::mkdir(c.as_ptr(), 0o700 & mode as libc::mode_t) })?;
-    // SAFETY: as above.
-    cvt(unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) }).map(drop)
 }
 
 /// `rename(2)`: atomically replace `to` with `from`.

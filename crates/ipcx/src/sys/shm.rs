@@ -6,24 +6,12 @@
 //! drop; nothing here forms a Rust reference into it.
 #![allow(unsafe_code)]
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
-use super::{timespec, Errno, SysResult};
-
-fn cvt(ret: libc::c_int) -> SysResult<libc::c_int> {
-    if ret < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(ret)
-    }
-}
-
-fn cname(name: &str) -> SysResult<CString> {
-    CString::new(name).map_err(|_| Errno(libc::EINVAL))
-}
+use super::mq::mq_name as cname;
+use super::{cvt, Errno, SysResult};
 
 /// `shm_open(3)` with `O_CLOEXEC | O_NOFOLLOW` added; `fchmod` after a create so the mode
 /// is exact whatever the umask.
@@ -49,17 +37,7 @@ pub fn shm_unlink(name: &str) -> SysResult<()> {
     cvt(unsafe { libc::shm_unlink(c.as_ptr()) }).map(drop)
 }
 
-/// `ftruncate(2)`.
-pub fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> SysResult<()> {
-    let len = libc::off_t::try_from(len).map_err(|_| Errno(libc::EFBIG))?;
-    loop {
-        // SAFETY: `fd` is open; no pointers.
-        match cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) }) {
-            Err(Errno(libc::EINTR)) => continue,
-            other => return other.map(drop),
-        }
-    }
-}
+pub use super::mmap::ftruncate;
 
 /// A mapped address range, unmapped (or detached, for System V) on drop.
 #[derive(Debug)]
@@ -169,46 +147,21 @@ pub fn shmat(id: i32, len: usize, writable: bool) -> SysResult<Mapping> {
     Ok(Mapping { ptr: p.cast(), len, sysv: true })
 }
 
-/// `ftok(3)`.
-pub fn ftok(path: &std::path::Path, proj: u8) -> SysResult<i32> {
-    let c = super::cpath(path)?;
-    // SAFETY: `c` is a NUL-terminated path alive for the call.
-    let k = unsafe { libc::ftok(c.as_ptr(), libc::c_int::from(proj)) };
-    if k == -1 {
-        Err(Errno::last())
-    } else {
-        Ok(k)
-    }
-}
+pub use super::mq::ftok;
 
 /// Sleep while `*word == expected`, at most `timeout` (`None`: forever). Returns on a wake,
 /// a changed value, a signal or the time-out; the caller re-checks its condition. The word
 /// may live in memory shared between processes (no `FUTEX_PRIVATE_FLAG`).
+#[inline]
 pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
-    let ts = timeout.map(timespec);
-    let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `word` is a live, aligned atomic for the call; FUTEX_WAIT reads it atomically
-    // in the kernel; `tsp` is null or points to `ts`, alive here.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            tsp,
-            0usize,
-            0u32,
-        );
-    }
+    // Every outcome sends the caller back to re-check its condition.
+    let _ = super::futex::wait(word, expected, timeout);
 }
 
 /// Wake at most `n` waiters sleeping on `word` (in any process sharing it).
+#[inline]
 pub fn futex_wake(word: &AtomicU32, n: u32) {
-    let n = n.min(i32::MAX as u32) as libc::c_int;
-    // SAFETY: `word` is a live, aligned atomic; FUTEX_WAKE uses its address as a key only.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n, 0usize, 0usize, 0u32);
-    }
+    super::futex::wake(word, n);
 }
 
 /// This process's id.
@@ -223,16 +176,10 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     if pid <= 0 {
         return None;
     }
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may hold spaces; fields follow the last ')'.
-    let rest = &s[s.rfind(')')? + 1..];
-    let mut f = rest.split_ascii_whitespace();
-    let state = f.next()?;
-    if state == "Z" || state == "X" || state == "x" {
-        return None;
+    match super::process::stat(pid)? {
+        ('Z' | 'X' | 'x', _) => None,
+        (_, start) => Some(start),
     }
-    // After the state (field 3), the start time is field 22: 19 further fields on.
-    f.nth(18)?.parse().ok()
 }
 
 /// Whether process `pid` that started at `start` (as [`process_start_time`] says) is still
