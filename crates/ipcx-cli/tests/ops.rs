@@ -5,7 +5,7 @@
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -347,6 +347,17 @@ fn ls_until(
     }
 }
 
+/// Runs `ipcx rm --force` on its addresses when dropped (errors ignored: most are gone).
+struct RemoveOnDrop(PathBuf, Vec<String>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for a in &self.1 {
+            let _ = ipcx(&self.0).args(["rm", "--force", a]).output();
+        }
+    }
+}
+
 #[test]
 fn ls_and_rm_stale_cover_an_object_of_every_kind() {
     for m in ipcx_tests::mechs::all() {
@@ -357,6 +368,9 @@ fn ls_and_rm_stale_cover_an_object_of_every_kind() {
             eprintln!("{}: skipped: no named object", m.name());
             continue;
         };
+        // Declared before the children, so dropped after them: if an assertion fails, the
+        // objects they made are still removed (kernel objects outlive a test process).
+        let _cleanup = RemoveOnDrop(reg.clone(), vec![addr.clone(), live_addr.clone()]);
         let parsed = ipcx::Address::parse(&addr).unwrap();
         let shown = ipcx::registry::object_address(&parsed);
         let live_shown = ipcx::registry::object_address(&ipcx::Address::parse(&live_addr).unwrap());
@@ -505,6 +519,9 @@ fn a_kept_object_of_every_kind_is_marked_kept_and_left_by_rm_stale() {
             eprintln!("{}: skipped: no named object", m.name());
             continue;
         };
+        // Declared before the children, so dropped after them: if an assertion fails, the
+        // objects they made are still removed (kernel objects outlive a test process).
+        let _cleanup = RemoveOnDrop(reg.clone(), vec![addr.clone()]);
         let parsed = ipcx::Address::parse(&addr).unwrap();
         let shown = ipcx::registry::object_address(&parsed);
         let wait: &[&str] = if parsed.scheme() == "mmap" { &["--follow"] } else { &[] };
