@@ -77,3 +77,20 @@ fn addr_stray_bracket_in_tcp_host() {
     round_trips_or_is_refused("tcp:[::1]:5");
     round_trips_or_is_refused("tcp:[localhost]:5");
 }
+
+/// Inputs that crashed the ring reader (`fuzz/regressions/ring_reader-*`): a tail near the
+/// top of u64 overflowed when the next position was computed (caught by overflow checks,
+/// which `cargo test` has on).
+#[test]
+fn ring_reader_crashes_stay_fixed() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().is_some_and(|f| f.to_string_lossy().starts_with("ring_reader-")) {
+            let _ = ipcx::shm::fuzz_reader(&std::fs::read(&p).unwrap());
+            n += 1;
+        }
+    }
+    assert!(n > 0, "no ring_reader regressions in {}", dir.display());
+}

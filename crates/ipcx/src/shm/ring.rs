@@ -956,7 +956,9 @@ fn sealed_at(end: &End, tail: u64, max: usize) -> Option<(usize, usize, u64)> {
     if need > end.cap - pos {
         return None;
     }
-    Some((HEADER_LEN + pos + RECORD_HEADER, len as usize, tail + need as u64))
+    // The tail came from shared memory: a position near the top of u64 is damage, not a
+    // record (found by the ring_reader fuzz target).
+    Some((HEADER_LEN + pos + RECORD_HEADER, len as usize, tail.checked_add(need as u64)?))
 }
 
 /// Find the next record: first by its seal at the tail (no look at the head, whose cache
