@@ -40,6 +40,9 @@ pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
 /// Frames up to this size are assembled and sent with one `write`.
 const SMALL_FRAME: usize = 2048;
 
+/// Zero-timeout polls a blocking receive makes before it sleeps.
+const SPIN_POLLS: usize = 32;
+
 /// The size of a receiver's read buffer.
 const READ_BUF: usize = 64 << 10;
 
@@ -142,6 +145,11 @@ pub unsafe trait StreamIo {
     }
     /// Told after a read returned data.
     fn saw_data(&mut self) {}
+    /// Whether a blocking receive may read without blocking and spin briefly before it
+    /// sleeps in `poll` (cheap where a non-blocking read costs no mode switch).
+    fn spin_reads(&self) -> bool {
+        true
+    }
 }
 
 /// Either a descriptor this end owns, or standard input/output, which the process keeps.
@@ -229,6 +237,11 @@ unsafe impl StreamIo for FdStream {
     fn saw_data(&mut self) {
         self.await_writer = false;
     }
+    fn spin_reads(&self) -> bool {
+        // Standard input/output is shared with other programs: never leave it in
+        // non-blocking mode, so it reads blocking as it always did.
+        matches!(self.fd, FdHolder::Owned(_))
+    }
 }
 
 /// Run one I/O attempt under `wait`: blocking, one non-blocking try, or non-blocking tries
@@ -241,6 +254,22 @@ fn with_wait<S: StreamIo, T>(
 ) -> SysResult<T> {
     // A FIFO reader before its first writer must poll first: `read` would say "end of file".
     let poll_first = events == libc::POLLIN && io.poll_before_read();
+    if wait == Wait::Forever && !poll_first && events == libc::POLLIN && io.spin_reads() {
+        // Read without blocking; when nothing is there, stay awake a few microseconds
+        // (zero-timeout polls) before sleeping: a peer streaming to a sleeping reader
+        // pays a wake-up per write, and a reply that comes within the spin is taken
+        // without the reader's own wake-up latency.
+        loop {
+            match op(io, true) {
+                Err(Errno(libc::EAGAIN)) => {}
+                other => return other,
+            }
+            let now = Some(std::time::Instant::now());
+            if !(0..SPIN_POLLS).any(|_| sys::poll(io.fd(), events, now).is_ok_and(|r| !r.none())) {
+                sys::poll(io.fd(), events, None)?;
+            }
+        }
+    }
     let deadline = match wait {
         Wait::Forever if !poll_first => return op(io, false),
         Wait::Never if !poll_first => return op(io, true),
