@@ -125,6 +125,17 @@ impl Error {
         Error::new(ErrorKind::TooLarge, op, object, detail).with_limit(limit)
     }
 
+    /// An error of `kind` with its own explanation, keeping the kernel's `errno`.
+    pub fn errno_with(
+        kind: ErrorKind,
+        op: &'static str,
+        object: impl Into<String>,
+        errno: i32,
+        detail: impl Into<String>,
+    ) -> Error {
+        Error::new(kind, op, object, detail).with_errno(errno)
+    }
+
     /// A malformed address: `detail` says what was expected.
     pub fn address(addr: &str, detail: impl Into<String>) -> Error {
         Error::new(ErrorKind::InvalidAddress, "parse address", addr, detail)

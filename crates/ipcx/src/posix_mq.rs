@@ -99,41 +99,11 @@ fn obj(name: &str) -> String {
 
 fn queue_error(op: &'static str, object: &str, e: Errno) -> Error {
     match e.0 {
-        libc::ENOENT => Error::new(
-            ErrorKind::NotFound,
-            op,
-            object,
-            "no POSIX queue has this name; create it first (--create, or Builder::create)",
-        )
-        .with_errno(e.0),
-        libc::EEXIST => Error::new(
-            ErrorKind::AlreadyExists,
-            op,
-            object,
-            "a POSIX queue with this name exists already; open it instead, or pick another name",
-        )
-        .with_errno(e.0),
-        libc::EMFILE => Error::new(
-            ErrorKind::Other,
-            op,
-            object,
-            "too many open descriptors, or this user's queues would exceed RLIMIT_MSGQUEUE (ulimit -q): close or unlink some queues",
-        )
-        .with_errno(e.0),
-        libc::ENOSPC => Error::new(
-            ErrorKind::Other,
-            op,
-            object,
-            "the system's limit on POSIX queues is reached (/proc/sys/fs/mqueue/queues_max); unlink unused ones",
-        )
-        .with_errno(e.0),
-        libc::ENOSYS => Error::new(
-            ErrorKind::Unsupported,
-            op,
-            object,
-            "this kernel has no POSIX message queues (CONFIG_POSIX_MQUEUE)",
-        )
-        .with_errno(e.0),
+        libc::ENOENT => Error::errno_with(ErrorKind::NotFound, op, object, e.0, "no POSIX queue has this name; create it first (--create, or Builder::create)"),
+        libc::EEXIST => Error::errno_with(ErrorKind::AlreadyExists, op, object, e.0, "a POSIX queue with this name exists already; open it instead, or pick another name"),
+        libc::EMFILE => Error::errno_with(ErrorKind::Other, op, object, e.0, "too many open descriptors, or this user's queues would exceed RLIMIT_MSGQUEUE (ulimit -q): close or unlink some queues"),
+        libc::ENOSPC => Error::errno_with(ErrorKind::Other, op, object, e.0, "the system's limit on POSIX queues is reached (/proc/sys/fs/mqueue/queues_max); unlink unused ones"),
+        libc::ENOSYS => Error::errno_with(ErrorKind::Unsupported, op, object, e.0, "this kernel has no POSIX message queues (CONFIG_POSIX_MQUEUE)"),
         _ => Error::from_errno(op, object, e.0),
     }
 }

@@ -177,34 +177,10 @@ fn resolve(key: &SysvKey, name: &str, op: &'static str) -> Result<i32> {
 
 fn queue_error(op: &'static str, name: &str, e: Errno) -> Error {
     match e.0 {
-        libc::EIDRM => Error::new(
-            ErrorKind::Disconnected,
-            op,
-            name,
-            "the queue was removed (msgctl IPC_RMID) while this call used it; no more messages will come",
-        )
-        .with_errno(e.0),
-        libc::ENOENT => Error::new(
-            ErrorKind::NotFound,
-            op,
-            name,
-            "no System V queue has this key; create it first (--create, or Builder::create)",
-        )
-        .with_errno(e.0),
-        libc::EEXIST => Error::new(
-            ErrorKind::AlreadyExists,
-            op,
-            name,
-            "a System V queue with this key exists already; open it instead, or pick another key",
-        )
-        .with_errno(e.0),
-        libc::ENOSPC => Error::new(
-            ErrorKind::Other,
-            op,
-            name,
-            "the system's limit on System V queues is reached (/proc/sys/kernel/msgmni); remove unused ones (ipcs -q, ipcrm)",
-        )
-        .with_errno(e.0),
+        libc::EIDRM => Error::errno_with(ErrorKind::Disconnected, op, name, e.0, "the queue was removed (msgctl IPC_RMID) while this call used it; no more messages will come"),
+        libc::ENOENT => Error::errno_with(ErrorKind::NotFound, op, name, e.0, "no System V queue has this key; create it first (--create, or Builder::create)"),
+        libc::EEXIST => Error::errno_with(ErrorKind::AlreadyExists, op, name, e.0, "a System V queue with this key exists already; open it instead, or pick another key"),
+        libc::ENOSPC => Error::errno_with(ErrorKind::Other, op, name, e.0, "the system's limit on System V queues is reached (/proc/sys/kernel/msgmni); remove unused ones (ipcs -q, ipcrm)"),
         libc::EACCES => Error::from_errno(op, name, e.0)
             .with_hint("a System V queue's mode is set by its creator (ipcs -q shows it)"),
         _ => Error::from_errno(op, name, e.0),
