@@ -5,7 +5,8 @@
 //! cargo test --release -p ipcx-tests --test soak -- --ignored --nocapture soak
 //! ```
 //!
-//! `IPCX_SOAK_MESSAGES=N` changes the count. It prints one line of figures per mechanism and direction for
+//! `IPCX_SOAK_MESSAGES=N` changes the count; `IPCX_SOAK_MECHS=pipe,shm` runs only the named
+//! mechanisms (names as in `ipcx_tests::mechs::all()`). It prints one line of figures per mechanism and direction for
 //! `docs/RELIABILITY.md`: messages, bytes, seconds, messages lost, damaged, or out of order
 //! (which must all be zero; any of them fails the test).
 
@@ -29,7 +30,13 @@ const MAX: usize = 256;
 
 fn soak_run() {
     let n = count();
+    let only: Option<Vec<String>> = std::env::var("IPCX_SOAK_MECHS")
+        .ok()
+        .map(|s| s.split(',').map(|n| n.trim().to_owned()).collect());
     for m in mechs::all() {
+        if only.as_ref().is_some_and(|o| !o.iter().any(|n| n == m.name())) {
+            continue;
+        }
         let max = m.max_size().min(MAX);
         // Peer to us.
         let dir = TestDir::new(m.name());
