@@ -12,7 +12,9 @@
 //!   shows who made it and `ipcx rm --stale` can clean up after a crash.
 //! - **No endless waits.** Opening for writing waits for a reader, at most
 //!   `OpenOptions::open_timeout`. Opening for reading never blocks; a receive waits for
-//!   a writer as long as its own timeout says.
+//!   a writer as long as its own timeout says, re-reading after naps of 20 µs growing to
+//!   10 ms (not `poll`, which would slow every later write on the pipe; a writer that
+//!   opens and closes without writing between two naps goes unseen).
 //! - **Whole messages with many writers.** The kernel makes a write of at most `PIPE_BUF`
 //!   (4096) bytes atomic, so ipcx sends each message (frame header included) in one write
 //!   and, by default, refuses larger ones with `TooLarge`: above `PIPE_BUF` two writers'
