@@ -299,7 +299,18 @@ fn msghdr(bufs: *mut libc::iovec, n: usize) -> libc::msghdr {
 /// `sendmsg(2)` of `bufs` with `flags` (`MSG_NOSIGNAL`, `MSG_DONTWAIT`), retried on `EINTR`.
 #[doc(alias = "sendmsg")]
 pub fn send(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>], flags: i32) -> SysResult<usize> {
-    send_with_fds(fd, bufs, &[], flags)
+    let [one] = bufs else {
+        return send_with_fds(fd, bufs, &[], flags);
+    };
+    // One buffer: send(2), which skips importing an iovec array as sendmsg(2) must.
+    loop {
+        // SAFETY: `one` borrows valid memory for reads of its length; `fd` is open.
+        let r = unsafe { libc::send(fd.as_raw_fd(), one.as_ptr().cast(), one.len(), flags) };
+        match cvt_size(r) {
+            Err(Errno(libc::EINTR)) => continue,
+            other => return other,
+        }
+    }
 }
 
 /// `sendmsg(2)` carrying `fds` as one `SCM_RIGHTS` message (none if empty).
