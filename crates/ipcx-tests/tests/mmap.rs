@@ -632,8 +632,8 @@ fn a_file_shrunk_under_a_reader_is_an_error_not_a_crash() {
     rx.recv_wait(&mut buf, Wait::Never).unwrap();
     let st = Command::new("truncate").arg("-s").arg("4096").arg(seg_path(&path, 1)).status();
     assert!(st.unwrap().success());
-    // Records the reader had already read ahead (with pread) may still be delivered;
-    // then it must report the truncation, not crash.
+    // Records in pages the truncation left may still be delivered; then the reader must
+    // report the truncation, not crash.
     let mut delivered = 0;
     let e = loop {
         match rx.recv_wait(&mut buf, Wait::Never) {
@@ -657,8 +657,47 @@ fn a_file_shrunk_under_a_reader_is_an_error_not_a_crash() {
     let mut b = [0u8; 1];
     let e = m.read_at(9000, &mut b).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
-    assert!(e.to_string().contains("truncated to 0 bytes"), "{e}");
+    assert!(e.to_string().contains("truncated by another process"), "{e}");
     assert_eq!(m.write_at(0, b"y").unwrap_err().kind(), ErrorKind::Corrupted);
+}
+
+/// The SIGBUS guard: another process truncates the file while this one copies through the
+/// mapping as fast as it can, with the `fstat` check switched off (`trust_size`). Without
+/// the guard the first touch of a page past the new end kills this test process.
+#[test]
+fn a_truncation_in_the_middle_of_copies_is_caught_never_a_crash() {
+    let dir = TestDir::new("mmap-race");
+    let p = dir.join("race.bin");
+    let len = 64 * 4096;
+    let mut m = MapOptions::new().create(true).len(len).open(&p).unwrap();
+    m.trust_size(true);
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("sleep 0.05; truncate -s 4096 '{}'", p.display()))
+        .spawn()
+        .unwrap();
+    let mut buf = vec![0u8; len];
+    let data = vec![7u8; len];
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (mut reads, mut writes) = (0u64, 0u64);
+    let e = loop {
+        let r = if (reads + writes) % 2 == 0 {
+            m.read_at(0, &mut buf).map(|()| reads += 1)
+        } else {
+            m.write_at(0, &data).map(|()| writes += 1)
+        };
+        if let Err(e) = r {
+            break e;
+        }
+        assert!(std::time::Instant::now() < deadline, "the truncation was never noticed");
+    };
+    assert!(child.wait().unwrap().success());
+    assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
+    assert!(e.to_string().contains("truncated by another process"), "{e}");
+    assert!(m.truncated());
+    // Every later access is refused too.
+    assert_eq!(m.read_at(0, &mut buf[..1]).unwrap_err().kind(), ErrorKind::Corrupted);
+    eprintln!("caught after {reads} full reads and {writes} full writes");
 }
 
 #[test]

@@ -88,9 +88,9 @@
 //! wake-up, looks for new records every 10 ms while it waits. A named reader also needs
 //! to create its position file in the log directory.
 //!
-//! A reader reads records with `pread(2)`, a chunk (up to 256 KiB) at a time, up to the
-//! committed end it last loaded; it looks at the segment header again (one `fstat`, one
-//! atomic load) only when it has used up what it knew of. At the end of the log it looks
+//! A reader copies records straight out of its mapping of the segment (one copy into the
+//! caller's buffer, then the checksum), up to the committed end it last loaded; it looks
+//! at the segment header again (one atomic load) only when it has used up what it knew of. At the end of the log it looks
 //! again for up to 30 µs (a busy spin that does not yield the core), then sleeps on a futex
 //! word in the segment's header: it sets a waiter flag, re-checks, and sleeps; the writer
 //! calls `futex(FUTEX_WAKE)` only when the flag is set, so while records flow no one makes
@@ -109,15 +109,14 @@
 //!
 //! ## A segment truncated by another process
 //!
-//! Records are read with `pread`, which returns short on a shrunk file: the reader reports
-//! `Corrupted` ("the file was truncated"), never `SIGBUS`. Records it had already read
-//! ahead before the truncation may still be delivered (they were whole and checked). The
-//! header words (end, sealed flag, futex) are in the mapping: the reader and the writer
-//! check the file's size with `fstat` before touching them (the writer before each
-//! append). What remains is the window of a plain [`super::Mapping`]: a truncation that
-//! lands between that `fstat` and the access (or while a reader spins or sleeps at the end)
-//! can still raise `SIGBUS`. Keep the log directory private (0700 by default) so only its
-//! own writer and readers can touch it.
+//! Segments are file mappings, guarded against `SIGBUS` (see [`super`]'s "A file truncated
+//! under a mapping"): a reader or writer that touches a page past the end of a shrunk file
+//! gets `Corrupted` ("the file was truncated by another process"), never a crash, and no
+//! system call is spent on the check. A record the writer was appending when it found the
+//! truncation is not published and its `send` fails; a record a reader was copying is not
+//! delivered. Where the guard is unavailable, each access checks the file's size with
+//! `fstat` first, with the small window that leaves. Keep the log directory private (0700
+//! by default) so only its own writer and readers can touch it.
 
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -536,7 +535,8 @@ impl Segment {
         self.word32(H_WAITERS)
     }
 
-    /// Check (one `fstat`) that the file still covers the whole segment.
+    /// Check that no access found the file truncated (and, without the SIGBUS guard, one
+    /// `fstat` that the file still covers the whole segment).
     fn check_file(&self, dir: &Path, op: &'static str) -> Result<()> {
         self.map.check(0, self.cap as usize).map_err(|e| {
             Error::new(
@@ -1103,6 +1103,9 @@ impl LogWriter {
         h[..4].copy_from_slice(&len);
         h[4..].copy_from_slice(&sum.to_le_bytes());
         r.write(off as usize, &h);
+        // A truncation by another process during the copies was caught (the SIGBUS guard):
+        // the record is not published, and the send fails.
+        self.seg.check_file(&self.dir, "send")?;
         self.end = off + rec;
         // Publish: readers load `end` and then read the bytes before it.
         self.seg.end_word().store(self.end, SeqCst);
@@ -1273,16 +1276,10 @@ pub struct LogReader {
     /// The committed end of the current segment as last loaded (records below it are
     /// immutable, so they are read without looking at the header again).
     known_end: u64,
-    /// File bytes `[chunk_start, chunk_start + chunk.len())` of the current segment,
-    /// read with `pread` ahead of the records.
-    chunk: Vec<u8>,
-    chunk_start: u64,
     /// The registry entry if this reader made the log; marked kept when it closes.
     recorded: Option<crate::registry::Recorded>,
 }
 
-/// Bytes read ahead per `pread`.
-const CHUNK: usize = 256 << 10;
 /// How long a reader at the end keeps looking (busy, without yielding the core) before it
 /// sleeps on the futex.
 const SPIN_FOR: Duration = Duration::from_micros(30);
@@ -1342,8 +1339,6 @@ impl LogReader {
             skipped_segments: 0,
             corrupted_skipped: 0,
             known_end: 0,
-            chunk: Vec::new(),
-            chunk_start: 0,
             recorded,
         };
         if seq == last {
@@ -1415,50 +1410,11 @@ impl LogReader {
             };
             self.seg = Some(seg);
             self.known_end = 0;
-            self.chunk.clear();
         }
         Ok(())
     }
 
-    /// Make the chunk hold file bytes `[off, off + need)`, reading ahead up to `end`.
-    fn fill(&mut self, off: u64, need: u64, end: u64) -> Result<()> {
-        let have =
-            off >= self.chunk_start && off + need <= self.chunk_start + self.chunk.len() as u64;
-        if have {
-            return Ok(());
-        }
-        let want = (end - off).min((CHUNK as u64).max(need)) as usize;
-        self.chunk.resize(want, 0);
-        self.chunk_start = off;
-        let seg = self.seg.as_ref().expect("a segment is open");
-        let fd = seg.map.fd().expect("segments are files");
-        let mut got = 0;
-        while got < want {
-            match sys::mmap::pread(fd, &mut self.chunk[got..], off + got as u64) {
-                Ok(0) => {
-                    self.chunk.clear();
-                    return Err(Error::new(
-                        ErrorKind::Corrupted,
-                        "recv",
-                        self.addr.clone(),
-                        format!(
-                            "segment {}: the file was truncated by another process (it ends before offset {})",
-                            segment_file_name(seg.seq),
-                            off + got as u64
-                        ),
-                    ));
-                }
-                Ok(n) => got += n,
-                Err(e) => {
-                    self.chunk.clear();
-                    return Err(Error::from_errno("recv", self.addr.clone(), e.0));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Read and verify the record at `off` (below `end`) from the chunk into `buf`.
+    /// Read and verify the record at `off` (below `end`) from the mapping into `buf`.
     fn record_at(
         &mut self,
         off: u64,
@@ -1468,24 +1424,28 @@ impl LogReader {
         if off + RECORD_HEADER > end {
             return Ok(Err(Bad::Length));
         }
-        self.fill(off, RECORD_HEADER, end)?;
-        let at = (off - self.chunk_start) as usize;
-        let h: [u8; 8] = self.chunk[at..at + 8].try_into().expect("8 bytes");
+        let seg = self.seg.as_ref().expect("a segment is open");
+        let name = || format!("segment {}", segment_file_name(seg.seq));
+        let truncated = |e: Error| {
+            Error::new(e.kind(), "recv", self.addr.clone(), format!("{}: {}", name(), e.detail()))
+        };
+        let mut h = [0u8; 8];
+        seg.map.read_at(off as usize, &mut h).map_err(truncated)?;
         let len = u32::from_le_bytes(h[..4].try_into().expect("4 bytes"));
         let stored = u32::from_le_bytes(h[4..].try_into().expect("4 bytes"));
         let next = off + RECORD_HEADER + pad8(u64::from(len));
         if next > end {
             return Ok(Err(Bad::Length));
         }
-        self.fill(off, RECORD_HEADER + u64::from(len), end)?;
-        let at = (off - self.chunk_start) as usize + RECORD_HEADER as usize;
-        let payload = &self.chunk[at..at + len as usize];
-        let sum = crc::update(crc::crc32c(&h[..4]), payload);
+        buf.clear();
+        seg.map
+            .read_append((off + RECORD_HEADER) as usize, len as usize, buf)
+            .map_err(truncated)?;
+        let sum = crc::update(crc::crc32c(&h[..4]), buf);
         if sum != stored {
+            buf.clear();
             return Ok(Err(Bad::Checksum { stored, computed: sum, next }));
         }
-        buf.clear();
-        buf.extend_from_slice(payload);
         Ok(Ok(next))
     }
 
@@ -1519,9 +1479,6 @@ impl LogReader {
                 if self.off > end {
                     // The log was cut after a crash below where this reader stood.
                     self.off = end;
-                }
-                if end < self.known_end {
-                    self.chunk.clear();
                 }
                 self.known_end = end;
             }

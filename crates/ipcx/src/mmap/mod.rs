@@ -29,17 +29,25 @@
 //! ## A file truncated under a mapping
 //!
 //! Touching a mapped page that lies wholly past the end of its file raises `SIGBUS`,
-//! which kills the process. ipcx installs no signal handler (a library must not take over
-//! a process-wide signal). Instead, before every access to a file-backed mapping it
-//! checks the file's size with `fstat(2)` and refuses with [`crate::ErrorKind::Corrupted`]
-//! ("the file was truncated") when the bytes asked for are no longer backed.
+//! which would kill the process. ipcx guards every file mapping instead: the first file
+//! mapping installs one process-wide `SIGBUS` handler (`sys::sigbus`) that knows the
+//! address ranges of ipcx's mappings. A fault inside one of them is absorbed (a private
+//! zero page is put over the faulting page, so the interrupted copy completes) and
+//! flagged; every `read_at`/`write_at` checks the flag after its copy and returns
+//! [`crate::ErrorKind::Corrupted`] ("the file was truncated by another process"), and
+//! [`Mapping::truncated`] tells callers that use the atomics. A `SIGBUS` anywhere else is
+//! passed to the handler that was installed before (Rust's own, or the default action).
 //!
-//! What is guaranteed: a truncation that completed before a `read_at`/`write_at` call is
-//! reported as an error by that call, never a crash. What is not: a truncation by another
-//! process *during* the copy (between the `fstat` and the copy, a window of well under a
-//! microsecond) can still raise `SIGBUS`. Files that only ipcx's log uses are never
-//! shrunk by ipcx; protect shared files with permissions (0600 by default). A caller who
-//! knows no process shrinks the file can skip the check with [`Mapping::trust_size`].
+//! What is guaranteed: a truncation, whenever it happens, is reported by the access that
+//! touched a page past the file's end (or a later one), never a crash; no system call is
+//! spent on the check. What is not: bytes read from a truncated page are zeros, and bytes
+//! written there are lost. The handler is process-wide: a program that installs its own
+//! `SIGBUS` handler after ipcx's replaces it, and then a truncation kills the process as
+//! usual. Where the guard cannot be used (its table of 1,024 mappings is full, or the
+//! environment says `IPCX_SIGBUS_GUARD=0`), each access first checks the file's size with
+//! `fstat(2)` instead, which leaves a window of under a microsecond between the check and
+//! the copy. A caller who knows no process shrinks the file can skip that check with
+//! [`Mapping::trust_size`].
 //!
 //! ## Flushing
 //!
@@ -311,13 +319,35 @@ impl Mapping {
         self.trust = yes || self.file.is_none();
     }
 
-    /// Check that the file still covers `[off, off+n)` of the mapping (an `fstat`).
+    /// Check that `[off, off+n)` lies in the mapping and that no access has found the
+    /// file truncated. Where the `SIGBUS` guard is not available (see the module docs),
+    /// also check with an `fstat` that the file still covers the range.
     pub fn check(&self, off: usize, n: usize) -> Result<()> {
         self.check_bounds(off, n, "access")?;
-        if self.trust {
+        self.check_truncated("access")?;
+        if self.trust || self.region.guarded() {
             return Ok(());
         }
         self.check_file(off, n)
+    }
+
+    /// Whether an access found the file truncated by another process (a page past its
+    /// end was touched). From then on reads may give zeros and writes are lost.
+    pub fn truncated(&self) -> bool {
+        self.region.truncated()
+    }
+
+    /// `Corrupted` if an access found the file truncated.
+    pub fn check_truncated(&self, op: &'static str) -> Result<()> {
+        if !self.region.truncated() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Corrupted,
+            op,
+            &self.name,
+            "the file was truncated by another process while mapped: an access fell past its end (caught instead of SIGBUS), so bytes read there are zeros and bytes written there are lost; reopen the file",
+        ))
     }
 
     fn check_bounds(&self, off: usize, n: usize, op: &'static str) -> Result<()> {
@@ -362,7 +392,14 @@ impl Mapping {
     pub fn read_at(&self, off: usize, buf: &mut [u8]) -> Result<()> {
         self.check(off, buf.len())?;
         self.region.read(off, buf);
-        Ok(())
+        self.check_truncated("read")
+    }
+
+    /// Append `n` bytes at `off` of the mapping to `out`.
+    pub fn read_append(&self, off: usize, n: usize, out: &mut Vec<u8>) -> Result<()> {
+        self.check(off, n)?;
+        self.region.read_append(off, n, out);
+        self.check_truncated("read")
     }
 
     /// Copy `data` into the mapping at `off`.
@@ -372,7 +409,7 @@ impl Mapping {
         }
         self.check(off, data.len())?;
         self.region.write(off, data);
-        Ok(())
+        self.check_truncated("write")
     }
 
     fn read_only(&self, op: &'static str) -> Error {

@@ -5,8 +5,9 @@
 //! [`Region`] owns one mapping and is the only way ipcx touches mapped bytes: it copies in
 //! and out with bounds checks (never handing out a `&[u8]` over bytes another process may
 //! change), and hands out atomics only at aligned, in-bounds offsets. What it cannot
-//! check is whether the file behind it still covers the pages: that is the caller's job
-//! (`crate::mmap::Mapping` checks the file's size with `fstat` before each access).
+//! check is whether the file behind it still covers the pages: a file mapping is guarded
+//! by [`super::sigbus`], so an access past the end of a truncated file completes on a zero
+//! page and raises [`Region::truncated`], which the caller checks after each access.
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -34,6 +35,8 @@ pub struct Region {
     ptr: NonNull<u8>,
     len: usize,
     writable: bool,
+    /// File mappings only: turns `SIGBUS` from a truncated file into [`Region::truncated`].
+    guard: Option<super::sigbus::Guard>,
 }
 
 // SAFETY: the region is plain shared memory; every access goes through bounds-checked
@@ -68,7 +71,8 @@ pub fn map(
         return Err(Errno::last());
     }
     let ptr = NonNull::new(p.cast::<u8>()).ok_or(Errno(libc::ENOMEM))?;
-    Ok(Region { ptr, len, writable })
+    let guard = fd.map(|_| super::sigbus::Guard::new(ptr.as_ptr() as usize, len));
+    Ok(Region { ptr, len, writable, guard })
 }
 
 impl Region {
@@ -87,6 +91,20 @@ impl Region {
         self.writable
     }
 
+    /// Whether an access faulted past the end of the file (truncated by someone) since the
+    /// mapping was made. Once true, what was read may be zeros and what was written is
+    /// lost; the mapping stays usable only for reporting the error.
+    #[inline]
+    pub fn truncated(&self) -> bool {
+        self.guard.as_ref().is_some_and(|g| g.hit())
+    }
+
+    /// Whether a truncation is caught ([`Region::truncated`]) rather than raising
+    /// `SIGBUS`: a file mapping with a free guard slot.
+    pub fn guarded(&self) -> bool {
+        self.guard.as_ref().is_some_and(|g| g.is_active())
+    }
+
     fn span(&self, off: usize, n: usize) -> bool {
         off.checked_add(n).is_some_and(|e| e <= self.len)
     }
@@ -103,6 +121,24 @@ impl Region {
         unsafe {
             std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(off), buf.as_mut_ptr(), buf.len())
         };
+        true
+    }
+
+    /// Append `n` bytes from `off` to `out`; false if out of bounds.
+    pub fn read_append(&self, off: usize, n: usize, out: &mut Vec<u8>) -> bool {
+        if !self.span(off, n) {
+            return false;
+        }
+        out.reserve(n);
+        let old = out.len();
+        // SAFETY: the source is inside the mapping (checked above); the destination is `n`
+        // bytes of reserved capacity of a distinct Rust buffer, initialised by the copy,
+        // so the new length is valid. Concurrent writers elsewhere can only change which
+        // bytes are copied, as for `read`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(off), out.as_mut_ptr().add(old), n);
+            out.set_len(old + n);
+        }
         true
     }
 
@@ -175,22 +211,29 @@ impl Region {
         if new_len == 0 {
             return Err(Errno(libc::EINVAL));
         }
+        // Unregister first: the old addresses may be reused once the mapping moves.
+        let had_guard = self.guard.take().is_some();
         // SAFETY: `ptr`/`len` describe a mapping we own; MREMAP_MAYMOVE lets the kernel
         // pick a new address, and no reference into the old one survives (`&mut self`).
         let p = unsafe {
             libc::mremap(self.ptr.as_ptr().cast(), self.len, new_len, libc::MREMAP_MAYMOVE)
         };
-        if p == libc::MAP_FAILED {
-            return Err(Errno::last());
+        let moved = if p == libc::MAP_FAILED { Err(Errno::last()) } else { Ok(()) };
+        if let Some(p) = NonNull::new(p.cast::<u8>()).filter(|_| moved.is_ok()) {
+            self.ptr = p;
+            self.len = new_len;
         }
-        self.ptr = NonNull::new(p.cast::<u8>()).ok_or(Errno(libc::ENOMEM))?;
-        self.len = new_len;
-        Ok(())
+        if had_guard {
+            self.guard = Some(super::sigbus::Guard::new(self.ptr.as_ptr() as usize, self.len));
+        }
+        moved
     }
 }
 
 impl Drop for Region {
     fn drop(&mut self) {
+        // Unregister before unmapping: the address may be reused at once.
+        drop(self.guard.take());
         // SAFETY: we own this mapping and nothing borrows it any more. An error (none is
         // possible for a valid range) would leave nothing to do.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };

@@ -26,6 +26,7 @@ pub mod mmap;
 pub mod mq;
 pub mod ops;
 pub mod process;
+pub mod sigbus;
 pub mod socket;
 
 /// A raw `errno` value.
