@@ -346,7 +346,7 @@ impl Mapping {
             ErrorKind::Corrupted,
             op,
             &self.name,
-            "the file was truncated by another process while mapped: an access fell past its end (caught instead of SIGBUS), so bytes read there are zeros and bytes written there are lost; reopen the file",
+            "the file was truncated by another process while mapped (or, on a file system without fallocate, the disk is full): an access fell past what the file backs (caught instead of SIGBUS), so bytes read there are zeros and bytes written there are lost; reopen the file",
         ))
     }
 
