@@ -126,10 +126,9 @@ impl Lane for PipeLane {
     }
 }
 
-/// The ring's capacity for messages of `size` bytes, as `ipcx bench` sizes it: room for
-/// at least 8 of them, at least 256 KiB.
+/// The ring's capacity for messages of `size` bytes, as `ipcx bench` sizes it.
 fn ring(size: usize) -> usize {
-    ((size + 8) * 8).next_power_of_two().max(256 << 10)
+    ipcx::shm::ring::capacity_for(size)
 }
 
 fn tmp(id: &str, ab: &str, ext: &str) -> String {

@@ -17,10 +17,10 @@ pub struct ShmLane {
     pub spin: bool,
 }
 
-/// The ring's capacity for messages of `size` bytes: room for at least 8 of them, at
-/// least 256 KiB (small enough to stay in cache).
+/// The ring's capacity for messages of `size` bytes: the library's suggestion
+/// ([`ipcx::shm::ring::capacity_for`], which says why large messages get a large ring).
 fn capacity_for(size: usize) -> usize {
-    ((size + 8) * 8).next_power_of_two().max(256 << 10)
+    ipcx::shm::ring::capacity_for(size)
 }
 
 fn names(dir: &Path, tag: &str) -> (String, String) {
@@ -308,7 +308,7 @@ impl Endpoint for LineEnd {
 ///
 /// The parent copies each message from its own buffer (hot, as the sender's is) into a
 /// shared mapping, at 64-byte aligned offsets cycling through an area of the **same size
-/// as the `shm` lane's ring for that message size** ([`capacity_for`]: 256 KiB up to 1 MiB
+/// as the `shm` lane's ring for that message size** ([`capacity_for`]: 256 KiB up to 4 MiB
 /// for 64 KiB messages), so the destination streams through L2/L3 exactly as the ring's
 /// data area does. The child does nothing until the end, then reports the count. The
 /// throughput column is therefore the bandwidth of one core's `memcpy` into a ring-sized

@@ -111,6 +111,30 @@ pub const fn max_message(capacity: usize) -> usize {
     capacity / 2 - RECORD_HEADER
 }
 
+/// A ring capacity that streams messages of `message_size` bytes well (`?capacity=`):
+/// room for at least 8 of them and at least 256 KiB; for messages of 16 KiB and more,
+/// room for 64 (4 MiB for 64 KiB messages).
+///
+/// Why large messages want a large ring: with only a few in flight, the reader copies
+/// lines the writer has just written, still modified in the writer's core's cache, and
+/// each crosses cores on its own; with many in flight the lines have moved on to the
+/// shared last-level cache by the time they are read, and the copy streams. Measured on a
+/// 2-core AMD EPYC virtual machine at 64 KiB: a 1 MiB ring about 13 GB/s, 4 MiB about
+/// 30 GB/s.
+pub const fn capacity_for(message_size: usize) -> usize {
+    let want = if message_size >= 16 << 10 {
+        message_size.saturating_mul(64)
+    } else {
+        message_size.saturating_add(RECORD_HEADER).saturating_mul(8)
+    };
+    let cap = want.next_power_of_two();
+    if cap < 256 << 10 {
+        256 << 10
+    } else {
+        cap
+    }
+}
+
 /// The segment size a ring of `capacity` needs.
 pub const fn segment_len(capacity: usize) -> usize {
     HEADER_LEN + capacity

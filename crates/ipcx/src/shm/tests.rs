@@ -176,3 +176,18 @@ proptest! {
         let _ = fuzz_reader(&d);
     }
 }
+
+#[test]
+fn capacity_for_sizes_rings_for_streaming() {
+    use super::ring::{capacity_for, max_message};
+    assert_eq!(capacity_for(0), 256 << 10);
+    assert_eq!(capacity_for(64), 256 << 10);
+    assert_eq!(capacity_for(1024), 256 << 10);
+    assert_eq!(capacity_for(8 << 10), 256 << 10);
+    assert_eq!(capacity_for(16 << 10), 1 << 20);
+    assert_eq!(capacity_for(64 << 10), 4 << 20);
+    for n in [0, 1, 64, 1000, 4096, 65536, 1 << 20] {
+        let c = capacity_for(n);
+        assert!(c.is_power_of_two() && max_message(c) >= n, "{n}: {c}");
+    }
+}
