@@ -386,14 +386,19 @@ pub struct Received {
     pub ctrunc: bool,
     /// Sender credentials came with the message (`SCM_CREDENTIALS`, with `SO_PASSCRED`).
     pub creds: Option<(i32, u32, u32)>,
+    /// A receive timestamp came with it (`SCM_TIMESTAMP`, with `SO_TIMESTAMP`): a message
+    /// was dequeued (on a seqpacket socket, an empty message rather than end of stream).
+    pub stamped: bool,
 }
 
-/// Control space for [`recv_msg`] receiving at most `max_fds` descriptors and credentials.
+/// Control space for [`recv_msg`] receiving at most `max_fds` descriptors, credentials and
+/// a timestamp.
 pub fn control_space(max_fds: usize) -> usize {
     // SAFETY: CMSG_SPACE only computes a size.
     unsafe {
         (if max_fds > 0 { libc::CMSG_SPACE((max_fds * size_of::<RawFd>()) as u32) } else { 0 }
-            + libc::CMSG_SPACE(size_of::<libc::ucred>() as u32)) as usize
+            + libc::CMSG_SPACE(size_of::<libc::ucred>() as u32)
+            + libc::CMSG_SPACE(size_of::<libc::timeval>() as u32)) as usize
     }
 }
 
@@ -444,6 +449,8 @@ pub fn recv_msg(
             {
                 let u = data.cast::<libc::ucred>().read_unaligned();
                 out.creds = Some((u.pid, u.uid, u.gid));
+            } else if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMP {
+                out.stamped = true;
             }
             c = libc::CMSG_NXTHDR(&m, c);
         }
