@@ -143,6 +143,12 @@ pub unsafe trait StreamIo {
     fn poll_before_read(&self) -> bool {
         false
     }
+    /// Whether a receive may read past the frame it needs (several small frames per
+    /// read): yes on a socket (a Unix stream's 64 B rate rose by about a fifth), unless
+    /// descriptors ride with particular bytes; not on a pipe (see `FdStream`).
+    fn read_ahead(&self) -> bool {
+        true
+    }
     /// Told once a writer is known to be there: a read returned data or would block.
     fn saw_data(&mut self) {}
     /// Whether a blocking receive may read without blocking a few times before it blocks
@@ -241,6 +247,13 @@ unsafe impl StreamIo for FdStream {
     }
     fn saw_data(&mut self) {
         self.await_writer = false;
+    }
+    fn read_ahead(&self) -> bool {
+        // No: a pipe reader that drains everything leaves the pipe empty at each write,
+        // and a write into an empty pipe always calls the reader's wake-up (measured: 64 B
+        // throughput 0.85x raw reading ahead, 1.0x reading one frame per read). Standard
+        // input is shared with other programs besides.
+        false
     }
     fn spin_reads(&self) -> bool {
         // Standard input/output is shared with other programs: never leave it in
@@ -682,6 +695,9 @@ impl<S: StreamIo> StreamReceiver<S> {
         // straight into the caller's buffer instead of through ours (one copy, not two).
         let limit = if self.last_len >= self.buf.len() / 2 {
             LENGTH_HEADER
+        } else if self.io.read_ahead() {
+            // Take every whole small frame that is there in one read.
+            usize::MAX
         } else {
             LENGTH_HEADER + self.last_len
         };

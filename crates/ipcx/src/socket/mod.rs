@@ -766,6 +766,7 @@ impl Server {
 
 impl Receiver for Server {
     fn recv_wait(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<()> {
+        let mut spins = 0;
         loop {
             while let Some(id) = self.ready.pop_front() {
                 let Some(c) = self.clients[id].as_mut() else { continue };
@@ -804,6 +805,20 @@ impl Receiver for Server {
                         "every client has disconnected (open with persist to keep serving)",
                     ));
                 }
+                continue;
+            }
+            // Before sleeping in poll, look at every client a few times without blocking
+            // (as a single connection does): a message that comes within the spin costs
+            // no wake-up. New connections wait for the poll, a few microseconds at most.
+            if spins < SPIN_RECVS && wait != Wait::Never && self.live > 0 {
+                spins += 1;
+                for (id, c) in self.clients.iter_mut().enumerate() {
+                    if let Some(c) = c.as_mut().filter(|c| !c.queued) {
+                        c.queued = true;
+                        self.ready.push_back(id);
+                    }
+                }
+                std::hint::spin_loop();
                 continue;
             }
             self.pollfds.clear();

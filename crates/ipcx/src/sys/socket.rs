@@ -586,6 +586,11 @@ unsafe impl StreamIo for SockStream {
         self.ctrunc |= r.ctrunc;
         Ok(r.len)
     }
+    fn read_ahead(&self) -> bool {
+        // Descriptors arrive with the bytes they ride on: reading ahead could take the
+        // next message's before this one is handed over.
+        self.control.is_empty()
+    }
     fn write(&mut self, bufs: &[IoSlice<'_>], nonblock: bool) -> SysResult<usize> {
         if !self.backlog.is_empty() {
             self.flush(nonblock)?;
