@@ -470,6 +470,7 @@ struct Report {
     sizes: Vec<usize>,
     lanes: Vec<LaneResult>,
     ratios: Vec<Ratio>,
+    targets: Vec<Target>,
     recommendations: Vec<String>,
 }
 
@@ -490,9 +491,10 @@ struct Method {
 pub struct Ratio {
     mechanism: String,
     size: usize,
-    /// ipcx median latency / raw median latency (1.0 = equal; lower is better).
+    /// ipcx latency / raw latency, the median of per-repetition ratios of the medians
+    /// (1.0 = equal; lower is better).
     latency_ratio: f64,
-    /// ipcx throughput / raw throughput (1.0 = equal; higher is better).
+    /// ipcx throughput / raw throughput, paired the same way (higher is better).
     throughput_ratio: f64,
 }
 
@@ -604,6 +606,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!(
         "method: two processes, {}; {} warm-up, then {} per measurement; {} repetition(s) \
          per figure, taken in turns across the lanes, median shown with [min-max] spread; \
+         ratios are medians of per-repetition ratios (each pair taken moments apart); \
          cpu tx/rx = CPU time of sender and receiver over the throughput run's wall-clock time",
         pinning.note,
         report::fmt_ns(warmup.as_nanos() as f64),
@@ -624,6 +627,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!();
     for r in &recommendations {
         println!("{r}");
+    }
+    let targets = targets(&results);
+    if !targets.is_empty() {
+        println!("\nagainst the hardware limits (median of per-repetition ratios):");
+        for t in &targets {
+            println!(
+                "  {:>6}  {:<45} {:>6.2}x  (target {}: {})",
+                report::fmt_size(t.size),
+                t.what,
+                t.ratio,
+                t.target,
+                if t.met { "met" } else { "MISSED" }
+            );
+        }
     }
     if let Some(p) = &args.svg {
         svg::draw(p, &results, &args.sizes)?;
@@ -647,6 +664,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             sizes: args.sizes.clone(),
             lanes: results,
             ratios,
+            targets,
             recommendations,
         };
         let f = File::create(p).with_context(|| format!("writing {}", p.display()))?;
@@ -833,25 +851,109 @@ fn summarize(
     }
 }
 
+/// The ratio of two lanes' figures, paired by repetition: the median of `a[i] / b[i]`.
+/// Repetitions go round the lanes in turn, so `a[i]` and `b[i]` were taken moments apart;
+/// pairing them cancels what changes between rounds (on a virtual machine, where the host
+/// places the two CPUs can double a cache-line round trip from one round to the next),
+/// which a ratio of two medians would not. Unequal counts fall back to that ratio.
+fn paired(a: &[f64], b: &[f64]) -> f64 {
+    if a.len() != b.len() || a.is_empty() {
+        return median_spread(a).0 / median_spread(b).0;
+    }
+    median_spread(&a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>()).0
+}
+
+fn p50s(r: &LaneResult) -> Vec<f64> {
+    r.latency_reps.iter().map(|l| l.p50_ns as f64).collect()
+}
+
+fn rates(r: &LaneResult) -> Vec<f64> {
+    r.throughput_reps.iter().map(|t| t.msgs_per_s).collect()
+}
+
+fn find<'a>(
+    results: &'a [LaneResult],
+    mech: &str,
+    imp: &str,
+    size: usize,
+) -> Option<&'a LaneResult> {
+    results.iter().find(|r| {
+        r.mechanism == mech && r.implementation == imp && r.size == size && r.skipped.is_none()
+    })
+}
+
 fn ratios(results: &[LaneResult]) -> Vec<Ratio> {
     results
         .iter()
         .filter(|r| r.implementation == "ipcx" && r.skipped.is_none())
         .filter_map(|i| {
-            let raw = results.iter().find(|r| {
-                r.implementation == "raw"
-                    && r.mechanism == i.mechanism
-                    && r.size == i.size
-                    && r.skipped.is_none()
-            })?;
+            let raw = find(results, &i.mechanism, "raw", i.size)?;
             Some(Ratio {
                 mechanism: i.mechanism.clone(),
                 size: i.size,
-                latency_ratio: i.p50_ns / raw.p50_ns,
-                throughput_ratio: i.msgs_per_s / raw.msgs_per_s,
+                latency_ratio: paired(&p50s(i), &p50s(raw)),
+                throughput_ratio: paired(&rates(i), &rates(raw)),
             })
         })
         .collect()
+}
+
+/// A figure measured against a hardware limit or another lane, with the issue's target.
+#[derive(Debug, Serialize)]
+pub struct Target {
+    what: String,
+    size: usize,
+    ratio: f64,
+    /// "<= 2.0" or ">= 0.6".
+    target: &'static str,
+    met: bool,
+}
+
+/// The ratios the targets are set in, paired by repetition ([`paired`]): the ring's
+/// 64 B round trip against the cache-line bounce, its 64 KiB throughput against the
+/// memory copy, and the log's 1 KiB throughput against the ring's.
+fn targets(results: &[LaneResult]) -> Vec<Target> {
+    let mut out = Vec::new();
+    for ring in ["shm", "shm-spin"] {
+        if let (Some(r), Some(c)) =
+            (find(results, ring, "ipcx", 64), find(results, "cacheline", "ipcx", 64))
+        {
+            let ratio = paired(&p50s(r), &p50s(c));
+            out.push(Target {
+                what: format!("{ring} round trip / cacheline round trip"),
+                size: 64,
+                ratio,
+                target: "<= 2.0",
+                met: ratio <= 2.0,
+            });
+        }
+        let size = 64 << 10;
+        if let (Some(r), Some(m)) =
+            (find(results, ring, "ipcx", size), find(results, "memcpy", "ipcx", size))
+        {
+            let ratio = paired(&rates(r), &rates(m));
+            out.push(Target {
+                what: format!("{ring} throughput / memcpy throughput"),
+                size,
+                ratio,
+                target: ">= 0.6",
+                met: ratio >= 0.6,
+            });
+        }
+    }
+    if let (Some(l), Some(r)) =
+        (find(results, "mmap-log", "ipcx", 1024), find(results, "shm", "ipcx", 1024))
+    {
+        let ratio = paired(&rates(l), &rates(r));
+        out.push(Target {
+            what: "mmap-log throughput / shm throughput".into(),
+            size: 1024,
+            ratio,
+            target: ">= 0.8",
+            met: ratio >= 0.8,
+        });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -924,6 +1026,20 @@ mod tests {
              (hardware floor: 100 ns)"
         );
         assert_eq!(rec[1], "for 64 B one-way streaming: shm, 5.00M msgs/s (320.0 MB/s)");
+    }
+
+    #[test]
+    fn paired_ratios_cancel_drift_between_rounds() {
+        // Round 1 on a slow placement (everything 3x), round 2 fast: the pairs agree on 2x,
+        // while the ratio of medians would not.
+        assert_eq!(paired(&[600.0, 200.0, 200.0], &[300.0, 100.0, 100.0]), 2.0);
+        assert_eq!(paired(&[600.0, 200.0, 220.0], &[100.0, 100.0, 100.0]), 2.2);
+        // Unequal counts: the ratio of the medians.
+        assert_eq!(paired(&[4.0, 2.0], &[1.0]), 3.0);
+        let rs = vec![result("shm", "ipcx", 300.0, 1.0), result("cacheline", "ipcx", 100.0, 1.0)];
+        let t = targets(&rs);
+        assert_eq!(t.len(), 1);
+        assert!((t[0].ratio - 3.0).abs() < 1e-9 && !t[0].met, "{t:?}");
     }
 
     #[test]

@@ -191,3 +191,19 @@ fn capacity_for_sizes_rings_for_streaming() {
         assert!(c.is_power_of_two() && max_message(c) >= n, "{n}: {c}");
     }
 }
+
+#[test]
+fn a_full_ring_takes_one_freed_message_after_its_slack_wait() {
+    // A waiting writer first holds out for a quarter of the ring, but only for a bounded
+    // time: a reader that frees exactly one message (and then waits for this writer, as
+    // in request/reply) must not leave it blocked.
+    for mode in [WaitMode::Blocking, WaitMode::Spin] {
+        let (mut w, mut r) = heap_ring(1024, mode).unwrap();
+        while w.send(&[1; 100], Wait::Never).is_ok() {}
+        let mut buf = Vec::new();
+        r.recv(&mut buf, Wait::Never).unwrap();
+        let t = std::time::Instant::now();
+        w.send(&[2; 100], Wait::timeout(std::time::Duration::from_secs(5))).unwrap();
+        assert!(t.elapsed() < std::time::Duration::from_secs(1), "{mode:?}: {:?}", t.elapsed());
+    }
+}
