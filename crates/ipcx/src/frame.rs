@@ -140,7 +140,7 @@ pub unsafe trait StreamIo {
     fn write(&mut self, bufs: &[IoSlice<'_>], nonblock: bool) -> SysResult<usize>;
     /// Whether a read must first wait for a writer (a FIFO before its first writer comes,
     /// where `read` would report end of file at once).
-    fn poll_before_read(&self) -> bool {
+    fn awaits_writer(&self) -> bool {
         false
     }
     /// Whether a receive may read past the frame it needs (several small frames per
@@ -242,7 +242,7 @@ unsafe impl StreamIo for FdStream {
             _ => sys::writev(self.fd.as_fd(), bufs),
         }
     }
-    fn poll_before_read(&self) -> bool {
+    fn awaits_writer(&self) -> bool {
         self.await_writer
     }
     fn saw_data(&mut self) {
@@ -599,7 +599,7 @@ impl<S: StreamIo> StreamReceiver<S> {
         }
         let (buf, end, io) = (&mut self.buf, self.end, &mut self.io);
         let stop = end.saturating_add(limit).min(buf.len());
-        let first = if io.poll_before_read() {
+        let first = if io.awaits_writer() {
             await_writer(io, wait, |io| io.read(&mut buf[end..stop], true))
         } else {
             None
