@@ -9,9 +9,18 @@ use std::sync::OnceLock;
 use ipcx::{Receiver, Wait};
 use libfuzzer_sys::fuzz_target;
 
+static SEG: OnceLock<(PathBuf, String)> = OnceLock::new();
+
+/// Removes the log when libFuzzer ends the process with `exit` (a log is durable by
+/// design, so nothing else would).
+extern "C" fn remove_log() {
+    if let Some(dir) = SEG.get().and_then(|(seg, _)| seg.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// A log made once per fuzzing process; its first segment is rewritten by every input.
 fn segment() -> &'static (PathBuf, String) {
-    static SEG: OnceLock<(PathBuf, String)> = OnceLock::new();
     SEG.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("ipcx-fuzz-log-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -24,6 +33,9 @@ fn segment() -> &'static (PathBuf, String) {
             .map(|e| e.expect("entry").path())
             .find(|p| p.extension().is_some_and(|x| x == "seg"))
             .expect("a segment file");
+        // SAFETY: `remove_log` is a plain function that touches only the finished
+        // `OnceLock` and the file system; `atexit` runs it once, at exit.
+        unsafe { libc::atexit(remove_log) };
         (seg, addr)
     })
 }
