@@ -40,9 +40,6 @@ pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
 /// Frames up to this size are assembled and sent with one `write`.
 const SMALL_FRAME: usize = 2048;
 
-/// Non-blocking reads a blocking receive makes before it sleeps in a blocking read.
-const SPIN_READS: usize = 32;
-
 /// The size of a receiver's read buffer.
 const READ_BUF: usize = 64 << 10;
 
@@ -271,19 +268,14 @@ fn with_wait<S: StreamIo, T>(
     mut op: impl FnMut(&mut S, bool) -> SysResult<T>,
 ) -> SysResult<T> {
     if wait == Wait::Forever && events == libc::POLLIN && io.spin_reads() {
-        // Read without blocking a few times, then block in the read itself. A reply that
-        // comes within the spin is taken without the reader's wake-up latency, and a peer
-        // streaming to a reader that stays awake pays no wake-up per write. The spin reads
+        // Read without blocking a few times (`sys::spin_tries`), then block in the read
+        // itself. A reply that comes within the spin is taken without the reader's wake-up
+        // latency, and a peer streaming to a reader that stays awake pays no wake-up per
+        // write. The spin reads
         // rather than polls: a single `poll` on a pipe makes the kernel call the reader's
         // wake-up on every later write (`pipe->poll_usage`, Linux 5.16+), which cost the
         // writer about 15% of its small-message throughput.
-        for _ in 0..SPIN_READS {
-            match op(io, true) {
-                Err(Errno(libc::EAGAIN)) => std::hint::spin_loop(),
-                other => return other,
-            }
-        }
-        return op(io, false);
+        return sys::spin_tries(|| op(io, true)).unwrap_or_else(|| op(io, false));
     }
     let deadline = match wait {
         Wait::Forever => return op(io, false),

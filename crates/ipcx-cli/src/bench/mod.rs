@@ -905,7 +905,7 @@ pub struct Target {
     size: usize,
     ratio: f64,
     /// "<= 2.0" or ">= 0.6".
-    target: &'static str,
+    target: String,
     met: bool,
 }
 
@@ -913,47 +913,31 @@ pub struct Target {
 /// 64 B round trip against the cache-line bounce, its 64 KiB throughput against the
 /// memory copy, and the log's 1 KiB throughput against the ring's.
 fn targets(results: &[LaneResult]) -> Vec<Target> {
-    let mut out = Vec::new();
-    for ring in ["shm", "shm-spin"] {
-        if let (Some(r), Some(c)) =
-            (find(results, ring, "ipcx", 64), find(results, "cacheline", "ipcx", 64))
-        {
-            let ratio = paired(&p50s(r), &p50s(c));
-            out.push(Target {
-                what: format!("{ring} round trip / cacheline round trip"),
-                size: 64,
-                ratio,
-                target: "<= 2.0",
-                met: ratio <= 2.0,
-            });
-        }
-        let size = 64 << 10;
-        if let (Some(r), Some(m)) =
-            (find(results, ring, "ipcx", size), find(results, "memcpy", "ipcx", size))
-        {
-            let ratio = paired(&rates(r), &rates(m));
-            out.push(Target {
-                what: format!("{ring} throughput / memcpy throughput"),
+    /// (lane, against, size, latency (else throughput), the bound, at most (else at least)).
+    const SET: [(&str, &str, usize, bool, f64, bool); 5] = [
+        ("shm", "cacheline", 64, true, 2.0, true),
+        ("shm", "memcpy", 64 << 10, false, 0.6, false),
+        ("shm-spin", "cacheline", 64, true, 2.0, true),
+        ("shm-spin", "memcpy", 64 << 10, false, 0.6, false),
+        ("mmap-log", "shm", 1024, false, 0.8, false),
+    ];
+    SET.iter()
+        .filter_map(|&(lane, base, size, latency, bound, at_most)| {
+            let (a, b) = (find(results, lane, "ipcx", size)?, find(results, base, "ipcx", size)?);
+            let (ratio, what) = if latency {
+                (paired(&p50s(a), &p50s(b)), "round trip")
+            } else {
+                (paired(&rates(a), &rates(b)), "throughput")
+            };
+            Some(Target {
+                what: format!("{lane} {what} / {base} {what}"),
                 size,
                 ratio,
-                target: ">= 0.6",
-                met: ratio >= 0.6,
-            });
-        }
-    }
-    if let (Some(l), Some(r)) =
-        (find(results, "mmap-log", "ipcx", 1024), find(results, "shm", "ipcx", 1024))
-    {
-        let ratio = paired(&rates(l), &rates(r));
-        out.push(Target {
-            what: "mmap-log throughput / shm throughput".into(),
-            size: 1024,
-            ratio,
-            target: ">= 0.8",
-            met: ratio >= 0.8,
-        });
-    }
-    out
+                target: format!("{} {bound:.1}", if at_most { "<=" } else { ">=" }),
+                met: if at_most { ratio <= bound } else { ratio >= bound },
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Result};
+use ipcx::shm::ring::capacity_for;
 use ipcx::shm::{Ring, Segment};
 
 use super::lane::{Endpoint, IpcxEnd, Lane, Setup};
@@ -15,12 +16,6 @@ use super::lane::{Endpoint, IpcxEnd, Lane, Setup};
 /// The ring lane, blocking (`spin: false`) or spinning.
 pub struct ShmLane {
     pub spin: bool,
-}
-
-/// The ring's capacity for messages of `size` bytes: the library's suggestion
-/// ([`ipcx::shm::ring::capacity_for`], which says why large messages get a large ring).
-fn capacity_for(size: usize) -> usize {
-    ipcx::shm::ring::capacity_for(size)
 }
 
 fn names(dir: &Path, tag: &str) -> (String, String) {
@@ -308,7 +303,7 @@ impl Endpoint for LineEnd {
 ///
 /// The parent copies each message from its own buffer (hot, as the sender's is) into a
 /// shared mapping, at 64-byte aligned offsets cycling through an area of the **same size
-/// as the `shm` lane's ring for that message size** ([`capacity_for`]: 256 KiB up to 4 MiB
+/// as the `shm` lane's ring for that message size** ([`ipcx::shm::ring::capacity_for`]: 256 KiB up to 4 MiB
 /// for 64 KiB messages), so the destination streams through L2/L3 exactly as the ring's
 /// data area does. The child does nothing until the end, then reports the count. The
 /// throughput column is therefore the bandwidth of one core's `memcpy` into a ring-sized

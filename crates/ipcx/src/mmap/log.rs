@@ -538,14 +538,21 @@ impl Segment {
     /// Check that no access found the file truncated (and, without the SIGBUS guard, one
     /// `fstat` that the file still covers the whole segment).
     fn check_file(&self, dir: &Path, op: &'static str) -> Result<()> {
-        self.map.check(0, self.cap as usize).map_err(|e| {
-            Error::new(
-                ErrorKind::Corrupted,
-                op,
-                name_of(dir),
-                format!("segment {}: {}", segment_file_name(self.seq), e.detail()),
-            )
-        })
+        self.map.check(0, self.cap as usize).map_err(|e| self.segment_error(dir, op, e))
+    }
+
+    /// Check only that no access found the file truncated (no system call).
+    fn check_truncated(&self, dir: &Path, op: &'static str) -> Result<()> {
+        self.map.check_truncated(op).map_err(|e| self.segment_error(dir, op, e))
+    }
+
+    fn segment_error(&self, dir: &Path, op: &'static str, e: Error) -> Error {
+        Error::new(
+            ErrorKind::Corrupted,
+            op,
+            name_of(dir),
+            format!("segment {}: {}", segment_file_name(self.seq), e.detail()),
+        )
     }
 
     /// Wake readers sleeping on this segment, if any said they sleep.
@@ -1105,7 +1112,7 @@ impl LogWriter {
         r.write(off as usize, &h);
         // A truncation by another process during the copies was caught (the SIGBUS guard):
         // the record is not published, and the send fails.
-        self.seg.check_file(&self.dir, "send")?;
+        self.seg.check_truncated(&self.dir, "send")?;
         self.end = off + rec;
         // Publish: readers load `end` and then read the bytes before it.
         self.seg.end_word().store(self.end, SeqCst);
@@ -1424,13 +1431,15 @@ impl LogReader {
         if off + RECORD_HEADER > end {
             return Ok(Err(Bad::Length));
         }
+        // `end` lies inside the segment (checked when it was loaded, after the one `fstat`
+        // that stands in for the SIGBUS guard where it is missing), so the copies are in
+        // bounds; a truncation during them is caught by the guard and checked after.
         let seg = self.seg.as_ref().expect("a segment is open");
-        let name = || format!("segment {}", segment_file_name(seg.seq));
-        let truncated = |e: Error| {
-            Error::new(e.kind(), "recv", self.addr.clone(), format!("{}: {}", name(), e.detail()))
-        };
+        let r = seg.region();
         let mut h = [0u8; 8];
-        seg.map.read_at(off as usize, &mut h).map_err(truncated)?;
+        if !r.read(off as usize, &mut h) {
+            return Ok(Err(Bad::Length));
+        }
         let len = u32::from_le_bytes(h[..4].try_into().expect("4 bytes"));
         let stored = u32::from_le_bytes(h[4..].try_into().expect("4 bytes"));
         let next = off + RECORD_HEADER + pad8(u64::from(len));
@@ -1438,9 +1447,10 @@ impl LogReader {
             return Ok(Err(Bad::Length));
         }
         buf.clear();
-        seg.map
-            .read_append((off + RECORD_HEADER) as usize, len as usize, buf)
-            .map_err(truncated)?;
+        if !r.read_append((off + RECORD_HEADER) as usize, len as usize, buf) {
+            return Ok(Err(Bad::Length));
+        }
+        seg.check_truncated(&self.dir, "recv")?;
         let sum = crc::update(crc::crc32c(&h[..4]), buf);
         if sum != stored {
             buf.clear();
@@ -1598,14 +1608,7 @@ impl Drop for LogReader {
 /// Open `mmap:/path` for appending (creating the log if it does not exist). The log is
 /// durable: it is never removed on drop (remove it with [`remove`] or `rm -r`).
 pub fn open_sender(addr: &Address, opts: &OpenOptions) -> Result<LogWriter> {
-    let Target::Mmap(path) = addr.target() else {
-        return Err(Error::new(
-            ErrorKind::InvalidAddress,
-            "open",
-            addr.to_string(),
-            "not an mmap: address",
-        ));
-    };
+    let path = log_path(addr)?;
     let cfg = LogConfig::from_address(addr)?;
     if cfg.reader.is_some() || cfg.start != Start::Committed || cfg.skip_corrupted {
         return Err(Error::address(
@@ -1618,16 +1621,21 @@ pub fn open_sender(addr: &Address, opts: &OpenOptions) -> Result<LogWriter> {
 
 /// Open `mmap:/path` for reading. `opts.create` makes an empty log if none is there.
 pub fn open_receiver(addr: &Address, opts: &OpenOptions) -> Result<LogReader> {
-    let Target::Mmap(path) = addr.target() else {
-        return Err(Error::new(
+    let path = log_path(addr)?;
+    let cfg = LogConfig::from_address(addr)?;
+    LogReader::open_inner(path, &cfg, addr.to_string(), opts.create)
+}
+
+fn log_path(addr: &Address) -> Result<&Path> {
+    match addr.target() {
+        Target::Mmap(path) => Ok(path),
+        _ => Err(Error::new(
             ErrorKind::InvalidAddress,
             "open",
             addr.to_string(),
             "not an mmap: address",
-        ));
-    };
-    let cfg = LogConfig::from_address(addr)?;
-    LogReader::open_inner(path, &cfg, addr.to_string(), opts.create)
+        )),
+    }
 }
 
 impl Sender for LogWriter {

@@ -395,13 +395,6 @@ impl Mapping {
         self.check_truncated("read")
     }
 
-    /// Append `n` bytes at `off` of the mapping to `out`.
-    pub fn read_append(&self, off: usize, n: usize, out: &mut Vec<u8>) -> Result<()> {
-        self.check(off, n)?;
-        self.region.read_append(off, n, out);
-        self.check_truncated("read")
-    }
-
     /// Copy `data` into the mapping at `off`.
     pub fn write_at(&self, off: usize, data: &[u8]) -> Result<()> {
         if !self.region.writable() {

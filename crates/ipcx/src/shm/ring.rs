@@ -769,7 +769,7 @@ impl RingWriter {
         // reads lines still in the writer's, so every line crosses cores on its own. With
         // the slack the two work a quarter ring apart and the copies stream (64 KiB
         // messages, spin mode: about 0.5x the memory-copy lane without it).
-        let mut slack = 0;
+        let (quarter, mut slack, mut first) = ((cap / 4).min(cap - total), 0, true);
         // Bounded in time: a reader that takes one message and then waits for something
         // from this writer (a request/reply protocol over a duplex pair) must not leave
         // it waiting for room that will not come.
@@ -788,7 +788,11 @@ impl RingWriter {
             }
             seen_tail = tail;
             let fits = head + total + slack - tail <= cap;
-            slack = if started.elapsed() < SLACK_FOR { (cap / 4).min(cap - total) } else { 0 };
+            if first {
+                (first, slack) = (false, quarter);
+            } else if slack > 0 && started.elapsed() >= SLACK_FOR {
+                slack = 0;
+            }
             Ok(fits.then_some(skip))
         });
         self.cached_tail = seen_tail;

@@ -193,17 +193,25 @@ fn capacity_for_sizes_rings_for_streaming() {
 }
 
 #[test]
-fn a_full_ring_takes_one_freed_message_after_its_slack_wait() {
-    // A waiting writer first holds out for a quarter of the ring, but only for a bounded
-    // time: a reader that frees exactly one message (and then waits for this writer, as
-    // in request/reply) must not leave it blocked.
+fn a_writer_waiting_on_a_full_ring_takes_one_freed_message_in_bounded_time() {
+    // A writer that finds the ring full holds out for a quarter of it, but only for a
+    // bounded time: a reader that frees exactly one message while the writer waits (and
+    // then waits for this writer, as in request/reply) must not leave it blocked.
     for mode in [WaitMode::Blocking, WaitMode::Spin] {
         let (mut w, mut r) = heap_ring(1024, mode).unwrap();
         while w.send(&[1; 100], Wait::Never).is_ok() {}
-        let mut buf = Vec::new();
-        r.recv(&mut buf, Wait::Never).unwrap();
-        let t = std::time::Instant::now();
-        w.send(&[2; 100], Wait::timeout(std::time::Duration::from_secs(5))).unwrap();
-        assert!(t.elapsed() < std::time::Duration::from_secs(1), "{mode:?}: {:?}", t.elapsed());
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                let mut buf = Vec::new();
+                r.recv(&mut buf, Wait::Never).unwrap();
+                // Keep the reader attached (not closed) until the writer is done.
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                drop(r);
+            });
+            let t = std::time::Instant::now();
+            w.send(&[2; 100], Wait::timeout(std::time::Duration::from_secs(5))).unwrap();
+            assert!(t.elapsed() < std::time::Duration::from_secs(1), "{mode:?}: {:?}", t.elapsed());
+        });
     }
 }

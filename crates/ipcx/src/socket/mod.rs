@@ -112,11 +112,8 @@ fn nb(nonblock: bool) -> i32 {
     }
 }
 
-/// Run `op` under `wait` on a socket: blocking, one try, or tries with `poll` until the
-/// deadline (`ETIMEDOUT`, or `EAGAIN` for `Never`).
-/// Non-blocking receives a blocking receive makes before it blocks.
-const SPIN_RECVS: usize = 32;
-
+/// Run `op` under `wait` on a socket: blocking (after a few non-blocking tries for a
+/// receive), one try, or tries with `poll` until the deadline (`ETIMEDOUT`).
 fn with_wait<T>(
     fd: BorrowedFd<'_>,
     events: i16,
@@ -124,13 +121,8 @@ fn with_wait<T>(
     mut op: impl FnMut(bool) -> SysResult<T>,
 ) -> SysResult<T> {
     if wait == Wait::Forever && events == libc::POLLIN {
-        // As for streams (`frame::with_wait`): a few non-blocking receives before blocking,
-        // so a reply that comes within the spin costs no wake-up.
-        for _ in 0..SPIN_RECVS {
-            match op(true) {
-                Err(Errno(libc::EAGAIN)) => std::hint::spin_loop(),
-                other => return other,
-            }
+        if let Some(r) = sys::spin_tries(|| op(true)) {
+            return r;
         }
     }
     let deadline = match wait {
@@ -810,7 +802,7 @@ impl Receiver for Server {
             // Before sleeping in poll, look at every client a few times without blocking
             // (as a single connection does): a message that comes within the spin costs
             // no wake-up. New connections wait for the poll, a few microseconds at most.
-            if spins < SPIN_RECVS && wait != Wait::Never && self.live > 0 {
+            if spins < sys::SPIN_TRIES && wait != Wait::Never && self.live > 0 {
                 spins += 1;
                 for (id, c) in self.clients.iter_mut().enumerate() {
                     if let Some(c) = c.as_mut().filter(|c| !c.queued) {
