@@ -98,6 +98,15 @@ const OFF_WRITER_WAITING: usize = 264;
 const WRITER_CLOSED: u32 = 1;
 const READER_CLOSED: u32 = 2;
 const WRAP: u32 = u32::MAX;
+/// What the writer stores in the header slot after each record before it seals the
+/// record: a length no ring accepts, so a reader that reaches the head before the next
+/// record is written finds "nothing yet" there, never a stale header. (A header left from
+/// an earlier lap in a slot that wrap skips kept untouched carries the same seal as the
+/// current position once positions have advanced 2^35 bytes, 32 GiB, and would be taken
+/// for a record: the 10 million message test found it.)
+const NOT_YET: u64 = u64::MAX;
+/// The size of the [`NOT_YET`] mark.
+const MARK: u64 = RECORD_HEADER as u64;
 
 /// How long a blocked side spins before it sleeps (blocking mode).
 pub const SPIN_FOR: Duration = Duration::from_micros(30);
@@ -875,6 +884,16 @@ impl WriteGuard<'_> {
         // seal; the head is for a reader that looks there (and for the sleep handshake).
         let hdr = self.off - RECORD_HEADER;
         let word = header_word(self.len as u32, self.start);
+        // First mark the next header slot "not yet", so that the release store below
+        // publishes the mark along with the record. Unless the record fills the ring to
+        // the brim: then that slot still holds the header of the oldest record (unread,
+        // or read since), written exactly one lap ago, whose seal cannot match.
+        if self.new_head + MARK - self.w.cached_tail <= self.w.end.cap as u64 {
+            let next = HEADER_LEN + (self.new_head & self.w.end.mask) as usize;
+            if let Ok(w) = self.w.end.region.u64_at(next) {
+                w.store(NOT_YET, Relaxed);
+            }
+        }
         // The slot was bounds-checked by `reserve` (the payload lies after it).
         if let Ok(w) = self.w.end.region.u64_at(hdr) {
             w.store(word, Release);

@@ -215,3 +215,29 @@ fn a_writer_waiting_on_a_full_ring_takes_one_freed_message_in_bounded_time() {
         });
     }
 }
+
+#[test]
+fn a_stale_header_at_the_head_is_never_taken_for_a_record() {
+    // A header word left in a slot from an earlier lap carries the same seal as the slot's
+    // current position once positions have advanced 2^35 bytes (the seal is the position
+    // over 8, in 32 bits); wrap can leave such a slot untouched that long. Plant one where
+    // the next record will start, as if from 2^35 bytes ago, and check the reader waits.
+    let cap = 1024;
+    let region = super::region::Region::heap(super::ring::segment_len(cap));
+    super::ring::init(&region, cap, "shm:(heap)").unwrap();
+    let mut w = RingWriter::attach(region.clone(), WaitMode::Blocking, "w".into(), false).unwrap();
+    let mut r = RingReader::attach(region.clone(), WaitMode::Blocking, "r".into(), false).unwrap();
+    let next: u64 = 112; // where the record after a 100-byte message starts
+    let len = 40u32;
+    let stale = u64::from(len) | (u64::from(!len ^ (next >> 3) as u32) << 32);
+    region.copy_in(super::ring::HEADER_LEN + next as usize, &stale.to_le_bytes()).unwrap();
+    w.send(&[7; 100], Wait::Never).unwrap();
+    let mut buf = Vec::new();
+    r.recv(&mut buf, Wait::Never).unwrap();
+    assert_eq!(buf, [7; 100]);
+    let e = r.recv(&mut buf, Wait::Never).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WouldBlock, "a stale header was read as a record: {buf:?}");
+    w.send(&[8; 3], Wait::Never).unwrap();
+    r.recv(&mut buf, Wait::Never).unwrap();
+    assert_eq!(buf, [8; 3]);
+}
