@@ -262,8 +262,8 @@ fn segments_roll_over_and_retention_deletes_the_oldest() {
         assert_eq!(u32::from_le_bytes(r[..4].try_into().unwrap()), first + i as u32);
     }
     assert_eq!(first as usize + records.len(), 2000);
-    // The lagging reader's segment is gone (its mapping stays valid until it leaves
-    // it): it finishes segment 1, then skips to the oldest retained segment.
+    // The lagging reader's segment is gone (deleted, or recycled under a new number): it
+    // may finish segment 1 from its mapping, then skips to the oldest retained segment.
     slow.recv_wait(&mut buf, Wait::Never).unwrap();
     let got = u32::from_le_bytes(buf[..4].try_into().unwrap());
     assert!(got == 1 || got == first, "got {got}");
@@ -271,6 +271,159 @@ fn segments_roll_over_and_retention_deletes_the_oldest() {
         slow.recv_wait(&mut buf, Wait::Never).unwrap();
     }
     assert_eq!(u32::from_le_bytes(buf[..4].try_into().unwrap()), first);
+}
+
+/// (device, inode) of every segment file of a log, by segment number.
+fn segment_inodes(log: &Path) -> Vec<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut v: Vec<(u64, u64)> = std::fs::read_dir(log)
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let seq = name.strip_suffix(".seg")?.parse().ok()?;
+            Some((seq, e.metadata().unwrap().ino()))
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+#[test]
+fn retention_recycles_segments_and_a_following_reader_misses_nothing() {
+    let dir = TestDir::new("mmap-recycle");
+    let path = dir.join("r.log");
+    let addr = format!("mmap:{}?segment=16384&retain=3", path.display());
+    let back = format!("mmap:{}", dir.join("back.log").display());
+    let mut tx = ipcx::open_sender(&addr).unwrap();
+    drop(ipcx::open_sender(&back).unwrap());
+    let first_inode = segment_inodes(&path)[0].1;
+    // Another process reads the log and echoes every record into a second log. This one
+    // writes 6000 records of up to 300 bytes (about 60 segments) and keeps at most 100
+    // (about one segment) unechoed, so the reader stays within the two segments retention
+    // lets it lag: it must get every record, in order, undamaged.
+    let mut child = spawn(Command::new(TESTPEER).args(["echo", &addr, &back]));
+    let mut echoes = ipcx::open_receiver(&format!("{back}?from=start")).unwrap();
+    let (mut m, mut buf) = (Vec::new(), Vec::new());
+    let mut echoed = 0;
+    for i in 0..6000 {
+        ipcx_tests::pattern_message(i, 300, &mut m);
+        tx.send(&m).unwrap();
+        while i + 1 - echoed > 100 || (i == 5999 && echoed < 6000) {
+            echoes.recv_timeout_into(&mut buf, Duration::from_secs(20)).unwrap();
+            assert_eq!(check_pattern(&buf), Ok(echoed));
+            echoed += 1;
+        }
+    }
+    tx.send(b"").unwrap();
+    let out = child.wait_within(Duration::from_secs(20));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Three segments remain, and segment 1's file lives on under a later number.
+    let segs = segment_inodes(&path);
+    assert_eq!(segs.len(), 3, "{segs:?}");
+    assert!(segs[0].0 > 40, "{segs:?}");
+    assert!(segs.iter().any(|s| s.1 == first_inode), "segment 1's file not reused: {segs:?}");
+    let left = std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().file_name());
+    assert!(!left.into_iter().any(|n| n.to_string_lossy().contains(".tmp-")));
+}
+
+#[test]
+fn a_recycled_segments_old_records_never_pass_as_new_ones() {
+    // After a machine crash, a segment's committed end can reach the disk before the
+    // records under it. In a recycled segment the bytes there are the records of its
+    // earlier life, at the same offsets when sizes repeat: recovery must cut them off.
+    let dir = TestDir::new("mmap-stale");
+    let path = dir.join("s.log");
+    let addr = format!("mmap:{}?segment=8192&retain=2", path.display());
+    let first_inode = {
+        ipcx::open_sender(&addr).unwrap();
+        segment_inodes(&path)[0].1
+    };
+    let mut tx = ipcx::open_sender(&addr).unwrap();
+    let msg = |i: u32| {
+        let mut m = i.to_le_bytes().to_vec();
+        m.resize(120, 0x5a);
+        m
+    };
+    let mut i = 0u32;
+    // Fill segments 1 and 2, then a few records into segment 3 (segment 1's file).
+    while segment_inodes(&path).last().unwrap().0 < 3 {
+        tx.send(&msg(i)).unwrap();
+        i += 1;
+    }
+    for _ in 0..5 {
+        tx.send(&msg(i)).unwrap();
+        i += 1;
+    }
+    drop(tx);
+    let segs = segment_inodes(&path);
+    assert_eq!(segs.last().unwrap(), &(3, first_inode), "{segs:?}");
+    // The crash: `end` says the whole earlier life is committed, `checked` is where the
+    // last verified record ended.
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(seg_path(&path, 3)).unwrap();
+    let mut w = [0u8; 8];
+    f.read_exact_at(&mut w, 64).unwrap();
+    let true_end = u64::from_le_bytes(w);
+    let full_end = 4096 + (8192 - 4096) / 128 * 128;
+    assert!(true_end < full_end);
+    f.write_all_at(&full_end.to_le_bytes(), 64).unwrap();
+    f.write_all_at(&true_end.to_le_bytes(), 80).unwrap();
+    drop(f);
+    // Reopening recovers: the end goes back to the last real record, appending goes on.
+    let mut tx = ipcx::open_sender(&addr).unwrap();
+    tx.send(&msg(i)).unwrap();
+    drop(tx);
+    let got = read_all(&format!("mmap:{}", path.display()));
+    let nums: Vec<u32> =
+        got.iter().map(|r| u32::from_le_bytes(r[..4].try_into().unwrap())).collect();
+    assert_eq!(*nums.last().unwrap(), i, "{nums:?}");
+    assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "stale records delivered: {nums:?}");
+}
+
+#[test]
+fn a_reader_inside_a_segment_being_recycled_skips_ahead_in_order() {
+    let dir = TestDir::new("mmap-recycle-lag");
+    let path = dir.join("l.log");
+    let addr = format!("mmap:{}?segment=8192&retain=2", path.display());
+    let mut tx = ipcx::open_sender(&addr).unwrap();
+    let msg = |i: u32, len: usize| {
+        let mut m = i.to_le_bytes().to_vec();
+        m.resize(len, 0x33);
+        m
+    };
+    // Segment 1 full of 100-byte records; the reader takes one, so it knows the end.
+    let mut i = 0u32;
+    while segment_inodes(&path).len() < 2 {
+        tx.send(&msg(i, 100)).unwrap();
+        i += 1;
+    }
+    let a = ipcx::Address::parse(&format!("{addr}&from=start")).unwrap();
+    let mut rx = log::open_receiver(&a, &Default::default()).unwrap();
+    let mut buf = Vec::new();
+    rx.recv_wait(&mut buf, Wait::Never).unwrap();
+    assert_eq!(buf[..4], 0u32.to_le_bytes());
+    // Segment 1 is recycled and rewritten with records of another size under it.
+    while segment_inodes(&path).last().unwrap().0 < 4 {
+        tx.send(&msg(i, 44)).unwrap();
+        i += 1;
+    }
+    let mut last = 0;
+    let mut n = 0;
+    loop {
+        match rx.recv_wait(&mut buf, Wait::Never) {
+            Ok(()) => {
+                let v = u32::from_le_bytes(buf[..4].try_into().unwrap());
+                assert!(v > last, "record {v} after {last}");
+                last = v;
+                n += 1;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(last, i - 1);
+    assert!(n > 10, "{n} records after the skip");
+    assert!(rx.skipped_segments() > 0);
 }
 
 #[test]
@@ -400,7 +553,8 @@ int main(int argc, char **argv) {
         uint32_t len, sum;
         memcpy(&len, m + off, 4);
         memcpy(&sum, m + off + 4, 4);
-        uint32_t c = crc32c(crc32c(0, m + off, 4), m + off + 8, len);
+        /* salted with the segment number (header offset 16), then length, payload */
+        uint32_t c = crc32c(crc32c(crc32c(0, m + 16, 8), m + off, 4), m + off + 8, len);
         if (c != sum) { fprintf(stderr, "bad checksum at %llu\n", (unsigned long long)off); return 4; }
         printf("%.*s\n", (int)len, (char *)m + off + 8);
         off += 8 + ((len + 7) & ~7u);
@@ -477,17 +631,17 @@ fn bad_input_gives_clear_errors() {
     let e = ipcx::open_sender(&format!("mmap:{}", empty.display())).err().unwrap();
     assert!(e.to_string().contains("no segment files"), "{e}");
     // A log of another version.
-    let other = dir.join("v2.log");
+    let other = dir.join("v1.log");
     write_records(&other, 1);
     std::fs::OpenOptions::new()
         .write(true)
         .open(seg_path(&other, 1))
         .unwrap()
-        .write_all_at(&2u32.to_le_bytes(), 8)
+        .write_all_at(&1u32.to_le_bytes(), 8)
         .unwrap();
     let e = ipcx::open_receiver(&format!("mmap:{}", other.display())).err().unwrap();
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
-    assert!(e.to_string().contains("version 2"), "{e}");
+    assert!(e.to_string().contains("version 1; this ipcx reads version 2"), "{e}");
     // A missing log, for a receiver.
     let e = log::remove(&empty).unwrap_err();
     assert!(e.to_string().contains("no segment files"), "{e}");
@@ -713,14 +867,16 @@ fn the_writer_writes_the_documented_layout() {
     assert_eq!(&h[..8], b"IPCXLOG\0");
     let u32_at = |o: usize| u32::from_le_bytes(h[o..o + 4].try_into().unwrap());
     let u64_at = |o: usize| u64::from_le_bytes(h[o..o + 8].try_into().unwrap());
-    assert_eq!(u32_at(8), 1, "version");
+    assert_eq!(u32_at(8), 2, "version");
     assert_eq!(u32_at(12), 4096, "header size");
     assert_eq!(u64_at(16), 1, "segment number");
     assert_eq!(u64_at(24), 64 << 20, "capacity");
     assert_eq!(u64_at(64), 4096 + 16, "end");
     assert_eq!(u64_at(80), 4096 + 16, "checked (clean close)");
     assert_eq!(u32_at(4096), 3);
-    let mut crc_in = 3u32.to_le_bytes().to_vec();
+    // The checksum covers the segment number, the length field, then the payload.
+    let mut crc_in = 1u64.to_le_bytes().to_vec();
+    crc_in.extend_from_slice(&3u32.to_le_bytes());
     crc_in.extend_from_slice(b"abc");
     assert_eq!(u32_at(4100), ipcx::mmap::crc::crc32c(&crc_in));
     assert_eq!(&h[4104..4112], b"abc\0\0\0\0\0");

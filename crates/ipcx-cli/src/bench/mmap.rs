@@ -1,5 +1,5 @@
-//! Lanes for the durable log (`mmap:`), with durability none (`mmap-log`) and every
-//! message (`mmap-log-sync`). Ping-pong uses two logs, one per direction (a log is one
+//! Lanes for the durable log (`mmap:`), with durability none (`mmap-log`, 4 MiB segments,
+//! 8 retained) and every message (`mmap-log-sync`). Ping-pong uses two logs, one per direction (a log is one
 //! way). The raw lane writes the same records (a 4-byte length, then the payload) with one
 //! `write(2)` each to a plain file, `fdatasync` after each in the sync lane, and the peer
 //! reads them back with `pread(2)`, polling (a plain file has no wake-up).
@@ -89,10 +89,12 @@ impl Lane for MmapLogLane {
             }
             (a, b)
         };
-        // Retention deletes the oldest segments even when a reader has not read them (as
-        // documented), which a lagging sink would count as lost messages: keep 64 segments
-        // (4 GiB), more than one measurement writes; the run's directory goes afterwards.
-        let opts = if self.sync { "?sync=always&retain=64" } else { "?retain=64" };
+        // A streaming log with retention: 4 MiB segments, 8 kept, so the writer recycles
+        // segments (their pages stay in the page cache, mapped) once it has written 32 MiB,
+        // as a long-running log with retention does. A reader more than 7 segments behind
+        // would lose records (and the lane would fail on the count); the sink keeps up.
+        // The sync lane writes far less than its 64 segments of 64 MiB in a measurement.
+        let opts = if self.sync { "?sync=always&retain=64" } else { "?segment=4194304&retain=8" };
         let (child_a, child_b) = if raw {
             (a.display().to_string(), b.display().to_string())
         } else {

@@ -36,8 +36,8 @@
 //! halfway through a record (a full disk is reported by `send` when a new segment cannot
 //! be made). A 4096-byte header (magic `IPCXLOG\0`, version, sequence number, capacity,
 //! the committed end, a sealed flag, a futex word) is followed by records
-//! `[u32 length][u32 CRC-32C][payload][zero padding to 8 bytes]`. The exact layout is in
-//! `docs/PROTOCOL.md`.
+//! `[u32 length][u32 CRC-32C][payload][zero padding to 8 bytes]`; the checksum covers the
+//! segment's number, the length and the payload. The exact layout is in `docs/PROTOCOL.md`.
 //!
 //! ## Writing
 //!
@@ -55,8 +55,19 @@
 //! | `always` | before every `send` returns | the writer's death and a machine crash |
 //!
 //! Segments roll over when the next record does not fit; with `?retain=N` only the
-//! newest N segments are kept (older ones are deleted as the writer rolls over; 0, the
+//! newest N segments are kept (older ones are removed as the writer rolls over; 0, the
 //! default, keeps all).
+//!
+//! **Recycling.** With `retain` of 2 or more, the writer does not delete the segment that
+//! retention removes at a roll-over but renames it and gives it the new number: its pages
+//! are in the page cache and still mapped for writing, where a fresh segment costs a page
+//! fault and a page the kernel must zero for every 4 KiB, more than writing the records
+//! themselves (1 KiB records: about 3x the rate). Readers keep up to 256 MiB of segments
+//! they have left mapped, and take the mapping back when a segment comes back under a new
+//! number. So a log with retention works in a fixed set of files and pages; the writer's
+//! and readers' resident size includes those mappings. The checksum's salt (the segment
+//! number) keeps a record of a segment's earlier life from passing as a new one, after a
+//! crash too.
 //!
 //! ## Crash safety
 //!
@@ -104,8 +115,11 @@
 //! record whose length field is damaged cannot be stepped over, so skipping it skips the
 //! rest of that segment.
 //!
-//! A reader whose position is in a segment that retention deleted skips to the oldest
-//! retained segment; [`LogReader::skipped_segments`] tells how many segments it lost.
+//! A reader whose position is in a segment that retention deleted or recycled skips to the
+//! oldest retained segment; [`LogReader::skipped_segments`] tells how many segments it
+//! lost. A segment recycled while the reader is in it is noticed from its header (its
+//! number changed) and counts the same way; what the reader had copied before is whole
+//! (the checksum, salted with the number, tells).
 //!
 //! ## A segment truncated by another process
 //!
@@ -132,8 +146,10 @@ use crate::{OpenOptions, Receiver, Sender, Wait};
 
 /// The 8 bytes every segment starts with.
 pub const MAGIC: &[u8; 8] = b"IPCXLOG\0";
-/// The segment format version this build reads and writes.
-pub const VERSION: u32 = 1;
+/// The segment format version this build reads and writes. Version 2 (this one) salts each
+/// record's checksum with the segment's number, so a record left from a segment's earlier
+/// life (segments are recycled) never passes as one of its current records.
+pub const VERSION: u32 = 2;
 /// Bytes before the first record of a segment.
 pub const HEADER: u64 = 4096;
 /// Bytes before each record's payload (length and checksum).
@@ -293,6 +309,12 @@ fn check_reader_name(r: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// A record's checksum: CRC-32C over the segment number (8 bytes), the length field, then
+/// the payload.
+pub fn record_crc(seq: u64, len: [u8; 4], payload: &[u8]) -> u32 {
+    crc::update(crc::update(crc::crc32c(&seq.to_le_bytes()), &len), payload)
+}
+
 fn pad8(n: u64) -> u64 {
     (n + 7) & !7
 }
@@ -370,6 +392,12 @@ struct Segment {
     cap: u64,
 }
 
+/// (device, inode) of a mapping's file.
+fn file_id(map: &Mapping) -> Option<(u64, u64)> {
+    let st = sys::fstat(map.fd()?).ok()?;
+    Some((st.dev, st.ino))
+}
+
 /// How a reader may map a segment.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Access {
@@ -405,6 +433,34 @@ impl Segment {
                 e.context(op, name_of(dir))
             }
         })?;
+        Segment::check(dir, seq, op, map)
+    }
+
+    /// Open segment `seq` as [`Segment::open`] does, but through a mapping in `held` of
+    /// the same file if there is one (a segment the writer recycled): its pages are
+    /// mapped already, where a new mapping would fault each one in again.
+    fn open_reusing(
+        dir: &Path,
+        seq: u64,
+        op: &'static str,
+        access: Access,
+        held: &mut std::collections::VecDeque<(Segment, (u64, u64))>,
+    ) -> Result<Segment> {
+        if !held.is_empty() {
+            if let Ok(st) = sys::lstat(&Segment::path(dir, seq)) {
+                if let Some(i) = held.iter().position(|h| h.1 == (st.dev, st.ino)) {
+                    let (old, _) = held.remove(i).expect("the index was just found");
+                    return Segment::check(dir, seq, op, old.map);
+                }
+            }
+        }
+        Segment::open(dir, seq, op, access)
+    }
+
+    /// Check the header of `map`, the file of segment `seq`.
+    fn check(dir: &Path, seq: u64, op: &'static str, map: Mapping) -> Result<Segment> {
+        let path = Segment::path(dir, seq);
+        let file = segment_file_name(seq);
         if (map.len() as u64) < HEADER {
             return Err(not_a_log(
                 dir,
@@ -438,6 +494,20 @@ impl Segment {
             return Err(corrupt(format!("header size {} is not {HEADER}", u32_at(H_HEADER_SIZE))));
         }
         if u64_at(H_SEQ) != seq {
+            // The writer recycles a segment retention retires: renamed away, then given
+            // its new number. Opened by the old name just before, it now says another.
+            let same = |m: &Mapping| {
+                let here = sys::lstat(&path).ok()?;
+                Some(Some((here.dev, here.ino)) == file_id(m))
+            };
+            if u64_at(H_SEQ) > seq && same(&map) != Some(true) {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    op,
+                    name_of(dir),
+                    format!("segment {file} was retired by retention meanwhile"),
+                ));
+            }
             return Err(corrupt(format!("its header says segment {}", u64_at(H_SEQ))));
         }
         let cap = u64_at(H_CAPACITY);
@@ -479,19 +549,7 @@ impl Segment {
             .write(true)
             .open(&tmp)
             .map_err(|e| cleanup(e.context(op, name_of(dir))))?;
-        let mut h = [0u8; 32];
-        h[..8].copy_from_slice(MAGIC);
-        h[H_VERSION..H_VERSION + 4].copy_from_slice(&VERSION.to_le_bytes());
-        h[H_HEADER_SIZE..H_HEADER_SIZE + 4].copy_from_slice(&(HEADER as u32).to_le_bytes());
-        h[H_SEQ..H_SEQ + 8].copy_from_slice(&seq.to_le_bytes());
-        h[H_CAPACITY..H_CAPACITY + 8].copy_from_slice(&cap.to_le_bytes());
-        map.write_at(0, &h).map_err(cleanup)?;
-        let seg = Segment { map, seq, cap };
-        seg.end_word().store(HEADER, SeqCst);
-        seg.checked_word().store(HEADER, SeqCst);
-        if durable {
-            seg.map.flush_range(0, HEADER as usize).map_err(cleanup)?;
-        }
+        let seg = Segment::init(map, seq, cap, durable).map_err(cleanup)?;
         sys::mmap::rename_noreplace(&tmp, &final_path).map_err(|e| {
             cleanup(Error::from_errno(op, name_of(dir), e.0).with_hint(format!(
                 "segment {} appeared meanwhile; is another writer using the log?",
@@ -499,6 +557,42 @@ impl Segment {
             )))
         })?;
         Ok(seg)
+    }
+
+    /// Write a fresh header into `map` (a file of `cap` bytes, under a temporary name)
+    /// for segment `seq`: no records, not sealed.
+    fn init(map: Mapping, seq: u64, cap: u64, durable: bool) -> Result<Segment> {
+        let seg = Segment { map, seq, cap };
+        // The number first: a reader still on a recycled segment's earlier life sees it
+        // change before anything else does.
+        seg.word64(H_SEQ).store(seq, SeqCst);
+        let mut h = [0u8; 32];
+        h[..8].copy_from_slice(MAGIC);
+        h[H_VERSION..H_VERSION + 4].copy_from_slice(&VERSION.to_le_bytes());
+        h[H_HEADER_SIZE..H_HEADER_SIZE + 4].copy_from_slice(&(HEADER as u32).to_le_bytes());
+        h[H_SEQ..H_SEQ + 8].copy_from_slice(&seq.to_le_bytes());
+        h[H_CAPACITY..H_CAPACITY + 8].copy_from_slice(&cap.to_le_bytes());
+        seg.map.write_at(0, &h)?;
+        seg.end_word().store(HEADER, SeqCst);
+        seg.checked_word().store(HEADER, SeqCst);
+        seg.word32(H_SEALED).store(0, SeqCst);
+        // No record header at the start (a recycled segment has an old one there).
+        seg.region().zero(HEADER as usize, RECORD_HEADER as usize);
+        // Anyone still sleeping on the old life's futex word looks again.
+        seg.notify().fetch_add(1, SeqCst);
+        sys::mmap::futex_wake_all(seg.notify());
+        if durable {
+            seg.map.flush_range(0, (HEADER + RECORD_HEADER) as usize)?;
+        }
+        Ok(seg)
+    }
+
+    /// Whether the writer has recycled this segment under another number since it was
+    /// opened (retention retired it).
+    fn recycled(&self) -> bool {
+        // After the record copies a caller made: their loads come before this one.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+        self.region().load_u64(H_SEQ).is_some_and(|s| s != self.seq)
     }
 
     fn region(&self) -> &sys::mmap::Region {
@@ -580,7 +674,7 @@ impl Segment {
         buf.clear();
         buf.resize(len as usize, 0);
         self.region().read((off + RECORD_HEADER) as usize, buf);
-        let sum = crc::update(crc::crc32c(&h[..4]), buf);
+        let sum = record_crc(self.seq, h[..4].try_into().expect("4 bytes"), buf);
         if sum != stored {
             return Err(Bad::Checksum { stored, computed: sum, next });
         }
@@ -826,8 +920,9 @@ pub struct LogWriter {
     end: u64,
     since_sync: u64,
     last_sync: Instant,
-    /// Pages up to here were faulted in ahead of the writer (0: the kernel cannot).
-    populated: u64,
+    /// Sealed segments still mapped (with `retain` >= 2), oldest first: the one that
+    /// retention retires next is recycled with its pages still mapped for writing.
+    retired: std::collections::VecDeque<Segment>,
     /// With `sync=Tms`: the thread that syncs what a quiet writer left unsynced.
     flusher: Option<Flusher>,
     _lock: std::os::fd::OwnedFd,
@@ -899,9 +994,6 @@ impl Drop for Flusher {
     }
 }
 
-/// Bytes of the segment faulted in for writing at a time, ahead of the records.
-const POPULATE: u64 = 1 << 20;
-
 impl LogWriter {
     /// Open the log at `dir` for appending, creating it if missing.
     pub fn open(dir: impl AsRef<Path>, cfg: &LogConfig) -> Result<LogWriter> {
@@ -959,7 +1051,7 @@ impl LogWriter {
             seg,
             since_sync: 0,
             last_sync: Instant::now(),
-            populated: HEADER,
+            retired: std::collections::VecDeque::new(),
             flusher: None,
             _lock: lock,
             recorded,
@@ -1020,8 +1112,29 @@ impl LogWriter {
             // What the policy has not synced yet must not stay behind in a sealed segment.
             self.sync_now()?;
         }
-        let next = Segment::create(&self.dir, self.seg.seq + 1, self.cap, self.cfg.mode, durable)
-            .map_err(|e| e.context("send", self.addr.clone()))?;
+        let seq = self.seg.seq + 1;
+        // Retention: the segments the new one pushes out. The oldest of them (unless it
+        // is the one being sealed now, which readers may still be on) becomes the new
+        // segment, its pages already in the page cache and mapped: a fresh segment's
+        // every page is a fault and a page the kernel must zero, which cost the writer
+        // more than the records themselves.
+        let victims: Vec<u64> = match self.cfg.retain {
+            0 => Vec::new(),
+            n => list_segments(&self.dir, "send")
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|&s| s < (seq + 1).saturating_sub(n))
+                .collect(),
+        };
+        let recycled = match victims.first() {
+            Some(&v) if v < self.seg.seq => self.recycle(v, seq, durable),
+            _ => None,
+        };
+        let next = match recycled {
+            Some(seg) => seg,
+            None => Segment::create(&self.dir, seq, self.cap, self.cfg.mode, durable)
+                .map_err(|e| e.context("send", self.addr.clone()))?,
+        };
         if durable {
             sync_dir(&self.dir);
         }
@@ -1039,19 +1152,55 @@ impl LogWriter {
         if let Some(f) = &self.flusher {
             f.follow(&self.seg);
         }
-        if self.populated != 0 {
-            self.populated = HEADER;
+        for s in victims {
+            // The recycled one has a new name already; a segment already gone (an
+            // operator removed it) needs nothing.
+            let _ = std::fs::remove_file(Segment::path(&self.dir, s));
         }
-        if self.cfg.retain > 0 {
-            if let Ok(segs) = list_segments(&self.dir, "send") {
-                let keep_from = self.seg.seq.saturating_sub(self.cfg.retain - 1);
-                for s in segs.into_iter().filter(|&s| s < keep_from) {
-                    // A segment already gone (an operator removed it) needs nothing.
-                    let _ = std::fs::remove_file(Segment::path(&self.dir, s));
-                }
+        if self.cfg.retain >= 2 {
+            self.retired.push_back(old);
+            let keep_from = seq.saturating_sub(self.cfg.retain);
+            while self.retired.front().is_some_and(|s| s.seq < keep_from) {
+                self.retired.pop_front();
             }
         }
         Ok(())
+    }
+
+    /// Make retired segment `victim` into segment `seq`: rename it to a temporary name
+    /// (it leaves the log at once, as a deletion would), write a fresh header (its number
+    /// first, so a reader still on its earlier life notices), and rename it into place.
+    /// `None` when it cannot be (it is gone, or of another capacity): make a new one.
+    fn recycle(&mut self, victim: u64, seq: u64, durable: bool) -> Option<Segment> {
+        let from = Segment::path(&self.dir, victim);
+        let tmp = self.dir.join(format!(".{}.tmp-{}", segment_file_name(seq), std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        let held = match self.retired.iter().position(|s| s.seq == victim) {
+            Some(i) => self.retired.remove(i),
+            None => None,
+        };
+        std::fs::rename(&from, &tmp).ok()?;
+        let made = (|| {
+            let same = |m: &Mapping| -> Option<bool> {
+                let here = sys::lstat(&tmp).ok()?;
+                Some(Some((here.dev, here.ino)) == file_id(m))
+            };
+            let map = match held {
+                Some(seg) if same(&seg.map) == Some(true) => seg.map,
+                _ => MapOptions::new().write(true).open(&tmp).ok()?,
+            };
+            if map.len() as u64 != self.cap || map.truncated() {
+                return None;
+            }
+            set_mode(&tmp, self.cfg.mode).ok()?;
+            let seg = Segment::init(map, seq, self.cap, durable).ok()?;
+            sys::mmap::rename_noreplace(&tmp, &Segment::path(&self.dir, seq)).ok()?;
+            Some(seg)
+        })();
+        if made.is_none() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        made
     }
 
     fn sync_now(&mut self) -> Result<()> {
@@ -1087,19 +1236,8 @@ impl LogWriter {
         }
         self.seg.check_file(&self.dir, "send")?;
         let off = self.end;
-        if self.populated != 0 && off + rec > self.populated {
-            // One madvise per MiB instead of a page fault per 4 KiB; kernels before
-            // 5.14 refuse it, and then the faults happen one by one as before.
-            let from = self.populated.max(off);
-            let to = (from + POPULATE).max(off + rec).min(self.seg.cap);
-            self.populated =
-                match self.seg.region().populate_write(from as usize, (to - from) as usize) {
-                    Ok(()) => to,
-                    Err(_) => 0,
-                };
-        }
         let len = (msg.len() as u32).to_le_bytes();
-        let sum = crc::update(crc::crc32c(&len), msg);
+        let sum = record_crc(self.seg.seq, len, msg);
         let r = self.seg.region();
         r.write((off + RECORD_HEADER) as usize, msg);
         let pad = (rec - RECORD_HEADER) as usize - msg.len();
@@ -1283,6 +1421,11 @@ pub struct LogReader {
     /// The committed end of the current segment as last loaded (records below it are
     /// immutable, so they are read without looking at the header again).
     known_end: u64,
+    /// Whether the segment was sealed when `known_end` was loaded (so that is its end).
+    known_sealed: bool,
+    /// Segments this reader has left, still mapped (up to [`HELD_BYTES`]), with their
+    /// files' identities: a segment the writer recycles comes back as one of them.
+    held: std::collections::VecDeque<(Segment, (u64, u64))>,
     /// The registry entry if this reader made the log; marked kept when it closes.
     recorded: Option<crate::registry::Recorded>,
 }
@@ -1290,6 +1433,9 @@ pub struct LogReader {
 /// How long a reader at the end keeps looking (busy, without yielding the core) before it
 /// sleeps on the futex.
 const SPIN_FOR: Duration = Duration::from_micros(30);
+
+/// How many bytes of segments a reader keeps mapped after leaving them, for reuse.
+const HELD_BYTES: u64 = 256 << 20;
 
 impl LogReader {
     /// Open the log at `dir` for reading (see the module docs for where it starts).
@@ -1346,6 +1492,8 @@ impl LogReader {
             skipped_segments: 0,
             corrupted_skipped: 0,
             known_end: 0,
+            known_sealed: false,
+            held: std::collections::VecDeque::new(),
             recorded,
         };
         if seq == last {
@@ -1394,30 +1542,48 @@ impl LogReader {
     }
 
     fn ensure_segment(&mut self) -> Result<()> {
-        if self.seg.as_ref().is_none_or(|s| s.seq != self.seq) {
-            self.seg = None;
-            let seg = match Segment::open(&self.dir, self.seq, "recv", Access::ReadPreferWrite) {
-                Ok(s) => s,
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    let segs = list_segments(&self.dir, "recv")?;
-                    let Some(&next) = segs.iter().find(|&&s| s > self.seq) else {
-                        return Err(Error::new(
-                            ErrorKind::Corrupted,
-                            "recv",
-                            self.addr.clone(),
-                            format!("segment {} is missing and no later one exists (the previous segment is marked sealed, or the reader's position names it): the log is damaged", segment_file_name(self.seq)),
-                        ));
-                    };
-                    self.skipped_segments += next - self.seq;
-                    self.seq = next;
-                    self.off = HEADER;
-                    Segment::open(&self.dir, next, "recv", Access::ReadPreferWrite)?
+        while self.seg.as_ref().is_none_or(|s| s.seq != self.seq) {
+            self.leave_segment();
+            let (dir, seq) = (&self.dir, self.seq);
+            match Segment::open_reusing(dir, seq, "recv", Access::ReadPreferWrite, &mut self.held) {
+                Ok(s) => {
+                    self.seg = Some(s);
+                    self.known_end = 0;
+                    self.known_sealed = false;
                 }
+                Err(e) if e.kind() == ErrorKind::NotFound => self.skip_retired()?,
                 Err(e) => return Err(e.context("recv", self.addr.clone())),
-            };
-            self.seg = Some(seg);
-            self.known_end = 0;
+            }
         }
+        Ok(())
+    }
+
+    /// Keep the current segment's mapping for reuse, within [`HELD_BYTES`].
+    fn leave_segment(&mut self) {
+        let Some(seg) = self.seg.take() else { return };
+        let Some(id) = file_id(&seg.map) else { return };
+        self.held.push_back((seg, id));
+        while self.held.iter().map(|h| h.0.cap).sum::<u64>() > HELD_BYTES {
+            self.held.pop_front();
+        }
+    }
+
+    /// The current segment was deleted or recycled by retention: go on at the oldest
+    /// later one.
+    fn skip_retired(&mut self) -> Result<()> {
+        let segs = list_segments(&self.dir, "recv")?;
+        let Some(&next) = segs.iter().find(|&&s| s > self.seq) else {
+            return Err(Error::new(
+                ErrorKind::Corrupted,
+                "recv",
+                self.addr.clone(),
+                format!("segment {} is missing and no later one exists (the previous segment is marked sealed, or the reader's position names it): the log is damaged", segment_file_name(self.seq)),
+            ));
+        };
+        self.skipped_segments += next - self.seq;
+        self.seq = next;
+        self.off = HEADER;
+        self.leave_segment();
         Ok(())
     }
 
@@ -1451,7 +1617,7 @@ impl LogReader {
             return Ok(Err(Bad::Length));
         }
         seg.check_truncated(&self.dir, "recv")?;
-        let sum = crc::update(crc::crc32c(&h[..4]), buf);
+        let sum = record_crc(seg.seq, h[..4].try_into().expect("4 bytes"), buf);
         if sum != stored {
             buf.clear();
             return Ok(Err(Bad::Checksum { stored, computed: sum, next }));
@@ -1474,7 +1640,19 @@ impl LogReader {
                 // error rather than SIGBUS.
                 let seg = self.seg.as_ref().expect("ensure_segment maps it");
                 seg.check_file(&self.dir, "recv")?;
+                // Sealed first: the writer stores the final end before it seals.
+                let sealed = seg.sealed();
                 let end = seg.end();
+                if seg.recycled() {
+                    if self.known_sealed && self.off == self.known_end {
+                        // Read to its end before it was recycled: nothing was lost.
+                        self.seq += 1;
+                        self.off = HEADER;
+                    } else {
+                        self.skip_retired()?;
+                    }
+                    continue;
+                }
                 if !(HEADER..=seg.cap).contains(&end) || end % 8 != 0 {
                     return Err(Error::new(
                         ErrorKind::Corrupted,
@@ -1491,6 +1669,7 @@ impl LogReader {
                     self.off = end;
                 }
                 self.known_end = end;
+                self.known_sealed = sealed;
             }
             let (off, end) = (self.off, self.known_end);
             if off < end {
@@ -1499,6 +1678,11 @@ impl LogReader {
                         self.off = next;
                         self.pending = Some((seq, next));
                         return Ok(());
+                    }
+                    Err(_) if self.seg.as_ref().is_some_and(Segment::recycled) => {
+                        // Not damage: the writer is reusing the segment under us.
+                        self.skip_retired()?;
+                        continue;
                     }
                     Err(bad) => {
                         let (why, next) = match bad {
