@@ -36,18 +36,18 @@ fn read_all(addr: &str) -> Vec<Vec<u8>> {
     }
 }
 
-#[test]
-fn kill_9_at_random_moments_loses_no_acknowledged_record() {
-    let dir = TestDir::new("mmap-crash");
-    let path = dir.join("crash.log");
-    let base = format!("mmap:{}", path.display());
-    // Small segments, so kills also land around roll-overs.
-    let addr = format!("{base}?sync=always&segment=8192");
-    let mut seed = u64::from(std::process::id()) ^ 0x1234_5678;
+/// Kill a writer appending patterned records to `addr` with durability every message, at
+/// random moments, `iters` times; after each, the log must hold every acknowledged record
+/// (all of them, or with `retained` the newest ones) in order, none torn. Returns the
+/// number acknowledged and the next record number.
+fn kill_9_loop(base: &str, addr: &str, iters: usize, retained: bool) -> (usize, u64) {
+    let path = base.strip_prefix("mmap:").expect("an mmap: address");
+    let mut seed = u64::from(std::process::id()) ^ 0x1234_5678 ^ iters as u64;
     let mut next = 0u64;
+    let mut oldest = 0u64;
     let mut acked_total = 0usize;
-    for iter in 0..120 {
-        let mut child = spawn(Command::new(LOGPEER).args(["append", &addr, &next.to_string()]));
+    for iter in 0..iters {
+        let mut child = spawn(Command::new(LOGPEER).args(["append", addr, &next.to_string()]));
         // 0..20 ms: some kills land while the writer opens and recovers the log.
         std::thread::sleep(Duration::from_micros(rand(&mut seed) % 20_000));
         let mut c = child.0.take().expect("child");
@@ -61,19 +61,40 @@ fn kill_9_at_random_moments_loses_no_acknowledged_record() {
             assert_eq!(s, next + i as u64, "iteration {iter}: acknowledgements out of order");
         }
         acked_total += acked.len();
-        let records = if path.exists() { read_all(&base) } else { Vec::new() };
-        for (i, r) in records.iter().enumerate() {
-            let seq =
-                check_pattern(r).unwrap_or_else(|e| panic!("iteration {iter}: record {i}: {e}"));
-            assert_eq!(seq, i as u64, "iteration {iter}: record {i} out of order");
+        let records = if Path::new(path).exists() { read_all(base) } else { Vec::new() };
+        let seqs: Vec<u64> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                check_pattern(r).unwrap_or_else(|e| panic!("iteration {iter}: record {i}: {e}"))
+            })
+            .collect();
+        let first = seqs.first().copied().unwrap_or(oldest);
+        assert!(first >= oldest, "iteration {iter}: record {first} came back");
+        if !retained {
+            assert_eq!(first, 0, "iteration {iter}: the oldest records are gone");
         }
-        let n = records.len() as u64;
+        for (i, &seq) in seqs.iter().enumerate() {
+            assert_eq!(seq, first + i as u64, "iteration {iter}: record {i} out of order");
+        }
+        let n = first + seqs.len() as u64;
         if let Some(&last) = acked.last() {
             assert!(last < n, "iteration {iter}: acknowledged record {last} lost (log has {n})");
         }
         assert!(n >= next, "iteration {iter}: the log shrank from {next} to {n}");
-        next = n;
+        (next, oldest) = (n, first);
     }
+    (acked_total, next)
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_no_acknowledged_record() {
+    let dir = TestDir::new("mmap-crash");
+    let path = dir.join("crash.log");
+    let base = format!("mmap:{}", path.display());
+    // Small segments, so kills also land around roll-overs.
+    let addr = format!("{base}?sync=always&segment=8192");
+    let (acked_total, next) = kill_9_loop(&base, &addr, 120, false);
     eprintln!("crash test: {acked_total} acknowledged, {next} records in the log");
     assert!(acked_total > 50, "too few records were acknowledged ({acked_total}) to test much");
     // Appending continues after the last crash.
@@ -96,6 +117,31 @@ fn kill_9_at_random_moments_loses_no_acknowledged_record() {
             assert!(!name.contains(".tmp-"), "left behind: {name}");
         }
     }
+}
+
+#[test]
+fn kill_9_while_segments_are_recycled_keeps_every_retained_record() {
+    // Retention of 3 small segments: most roll-overs recycle one, and kills land inside.
+    let dir = TestDir::new("mmap-crash-recycle");
+    let path = dir.join("crash.log");
+    let base = format!("mmap:{}", path.display());
+    let addr = format!("{base}?sync=always&segment=8192&retain=3");
+    let (acked_total, next) = kill_9_loop(&base, &addr, 60, true);
+    assert!(acked_total > 50, "too few records were acknowledged ({acked_total}) to test much");
+    let mut tx = ipcx::open_sender(&addr).unwrap();
+    let mut m = Vec::new();
+    ipcx_tests::pattern_message(next, 64, &mut m);
+    tx.send(&m).unwrap();
+    drop(tx);
+    let records = read_all(&base);
+    assert_eq!(check_pattern(records.last().unwrap()), Ok(next));
+    assert!(check_pattern(&records[0]).unwrap() > 0, "retention never removed a segment");
+    let names: Vec<String> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".tmp-")), "left behind: {names:?}");
+    assert_eq!(names.iter().filter(|n| n.ends_with(".seg")).count(), 3, "{names:?}");
 }
 
 fn write_records(path: &Path, n: usize) {
