@@ -1,5 +1,5 @@
-//! Lanes for the durable log (`mmap:`), with durability none (`mmap-log`, 4 MiB segments,
-//! 8 retained) and every message (`mmap-log-sync`). Ping-pong uses two logs, one per direction (a log is one
+//! Lanes for the durable log (`mmap:`), with durability none (`mmap-log`: 2 MiB segments,
+//! 64 retained, in its steady state) and every message (`mmap-log-sync`). Ping-pong uses two logs, one per direction (a log is one
 //! way). The raw lane writes the same records (a 4-byte length, then the payload) with one
 //! `write(2)` each to a plain file, `fdatasync` after each in the sync lane, and the peer
 //! reads them back with `pread(2)`, polling (a plain file has no wake-up).
@@ -77,30 +77,42 @@ impl Lane for MmapLogLane {
         if self.sync {
             report_fsync_rate(dir);
         }
+        // The streaming lane (durability none) is a log with retention in its steady state:
+        // 2 MiB segments, 64 kept, one pair of logs for the whole run, each run's readers
+        // resuming where the last run's stopped (named readers). After its first 128 MiB
+        // the writer recycles segments, their pages cached and mapped, as a long-running
+        // log with retention does; the first lap's fresh pages (a fault and a page the
+        // kernel zeroes per 4 KiB) fall in the first runs' warm-ups. A reader more than 63
+        // segments behind would lose records (the lane would fail on the count).
+        // The sync lane makes fresh logs for each run: it writes far less than its 64
+        // segments of 64 MiB in a measurement.
+        let streaming = !raw && !self.sync;
         let (a, b) = if raw {
             let (a, b) = (dir.join(format!("{tag}-a.raw")), dir.join(format!("{tag}-b.raw")));
             File::create(&a)?;
             File::create(&b)?;
             (a, b)
         } else {
-            let (a, b) = (dir.join(format!("{tag}-a.log")), dir.join(format!("{tag}-b.log")));
+            let (a, b) = if streaming {
+                (dir.join("mmap-log-a.log"), dir.join("mmap-log-b.log"))
+            } else {
+                (dir.join(format!("{tag}-a.log")), dir.join(format!("{tag}-b.log")))
+            };
             for p in [&a, &b] {
                 ipcx::mmap::log::create(p, &Default::default())?;
             }
             (a, b)
         };
-        // A streaming log with retention: 4 MiB segments, 8 kept, so the writer recycles
-        // segments (their pages stay in the page cache, mapped) once it has written 32 MiB,
-        // as a long-running log with retention does. A reader more than 7 segments behind
-        // would lose records (and the lane would fail on the count); the sink keeps up.
-        // The sync lane writes far less than its 64 segments of 64 MiB in a measurement.
-        let opts = if self.sync { "?sync=always&retain=64" } else { "?segment=4194304&retain=8" };
-        let (child_a, child_b) = if raw {
-            (a.display().to_string(), b.display().to_string())
+        let opts = if self.sync { "?sync=always&retain=64" } else { "?segment=2097152&retain=64" };
+        // Each side receives from one log (the child from a, the parent from b).
+        let rx_opts = if streaming { "&reader=bench" } else { "" };
+        let addr = |p: &Path, rx: &str| format!("mmap:{}{opts}{rx}", p.display());
+        let (child_a, child_b, pa, pb) = if raw {
+            let (a, b) = (a.display().to_string(), b.display().to_string());
+            (a.clone(), b.clone(), a, b)
         } else {
-            (format!("mmap:{}{opts}", a.display()), format!("mmap:{}{opts}", b.display()))
+            (addr(&a, rx_opts), addr(&b, ""), addr(&a, ""), addr(&b, rx_opts))
         };
-        let (pa, pb) = (child_a.clone(), child_b.clone());
         let sync = self.sync;
         let open_parent: Box<dyn FnOnce() -> Result<Box<dyn Endpoint>>> = if raw {
             Box::new(move || Ok(Box::new(RawFile::open(&pb, &pa, sync)?) as Box<dyn Endpoint>))
@@ -112,7 +124,9 @@ impl Lane for MmapLogLane {
             child_b,
             child_fds: Vec::new(),
             open_parent,
-            guard: Box::new(Remove(vec![a, b])),
+            // The streaming lane's logs stay for the next run (the run's directory goes at
+            // the end).
+            guard: Box::new(Remove(if streaming { Vec::new() } else { vec![a, b] })),
         })
     }
 

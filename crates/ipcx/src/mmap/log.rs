@@ -65,7 +65,9 @@
 //! themselves (1 KiB records: about 3x the rate). Readers keep up to 256 MiB of segments
 //! they have left mapped, and take the mapping back when a segment comes back under a new
 //! number. So a log with retention works in a fixed set of files and pages; the writer's
-//! and readers' resident size includes those mappings. The checksum's salt (the segment
+//! and readers' resident size includes those mappings, and the disk space of a segment
+//! deleted rather than recycled (by an operator, or with `retain=1`) is freed once no
+//! reader holds it any more. The checksum's salt (the segment
 //! number) keeps a record of a segment's earlier life from passing as a new one, after a
 //! crash too.
 //!
