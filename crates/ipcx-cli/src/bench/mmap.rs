@@ -1,5 +1,5 @@
 //! Lanes for the durable log (`mmap:`), with durability none (`mmap-log`: 2 MiB segments,
-//! 64 retained, in its steady state) and every message (`mmap-log-sync`). Ping-pong uses two logs, one per direction (a log is one
+//! 256 retained, in its steady state) and every message (`mmap-log-sync`). Ping-pong uses two logs, one per direction (a log is one
 //! way). The raw lane writes the same records (a 4-byte length, then the payload) with one
 //! `write(2)` each to a plain file, `fdatasync` after each in the sync lane, and the peer
 //! reads them back with `pread(2)`, polling (a plain file has no wake-up).
@@ -78,12 +78,13 @@ impl Lane for MmapLogLane {
             report_fsync_rate(dir);
         }
         // The streaming lane (durability none) is a log with retention in its steady state:
-        // 2 MiB segments, 64 kept, one pair of logs for the whole run, each run's readers
-        // resuming where the last run's stopped (named readers). After its first 128 MiB
+        // 2 MiB segments, 256 kept, one pair of logs for the whole run, each run's readers
+        // resuming where the last run's stopped (named readers). After its first 512 MiB
         // the writer recycles segments, their pages cached and mapped, as a long-running
         // log with retention does; the first lap's fresh pages (a fault and a page the
-        // kernel zeroes per 4 KiB) fall in the first runs' warm-ups. A reader more than 63
-        // segments behind would lose records (the lane would fail on the count).
+        // kernel zeroes per 4 KiB) fall in the first (64 B) runs. A reader more than 255
+        // segments behind would lose records (the lane would fail on the count: with 64
+        // kept, a 64 B reader fell 126 MiB behind in one 500 ms measurement).
         // The sync lane makes fresh logs for each run: it writes far less than its 64
         // segments of 64 MiB in a measurement.
         let streaming = !raw && !self.sync;
@@ -103,7 +104,7 @@ impl Lane for MmapLogLane {
             }
             (a, b)
         };
-        let opts = if self.sync { "?sync=always&retain=64" } else { "?segment=2097152&retain=64" };
+        let opts = if self.sync { "?sync=always&retain=64" } else { "?segment=2097152&retain=256" };
         // Each side receives from one log (the child from a, the parent from b).
         let rx_opts = if streaming { "&reader=bench" } else { "" };
         let addr = |p: &Path, rx: &str| format!("mmap:{}{opts}{rx}", p.display());
