@@ -1,5 +1,5 @@
-//! Lanes for the durable log (`mmap:`), with durability none (`mmap-log`: 2 MiB segments,
-//! 256 retained, in its steady state) and every message (`mmap-log-sync`). Ping-pong uses two logs, one per direction (a log is one
+//! Lanes for the durable log (`mmap:`), with durability none (`mmap-log`) and every
+//! message (`mmap-log-sync`). Ping-pong uses two logs, one per direction (a log is one
 //! way). The raw lane writes the same records (a 4-byte length, then the payload) with one
 //! `write(2)` each to a plain file, `fdatasync` after each in the sync lane, and the peer
 //! reads them back with `pread(2)`, polling (a plain file has no wake-up).
@@ -77,43 +77,28 @@ impl Lane for MmapLogLane {
         if self.sync {
             report_fsync_rate(dir);
         }
-        // The streaming lane (durability none) is a log with retention in its steady state:
-        // 2 MiB segments, 256 kept, one pair of logs for the whole run, each run's readers
-        // resuming where the last run's stopped (named readers). After its first 512 MiB
-        // the writer recycles segments, their pages cached and mapped, as a long-running
-        // log with retention does; the first lap's fresh pages (a fault and a page the
-        // kernel zeroes per 4 KiB) fall in the first (64 B) runs. A reader more than 255
-        // segments behind would lose records (the lane would fail on the count: with 64
-        // kept, a 64 B reader fell 126 MiB behind in one 500 ms measurement).
-        // The sync lane makes fresh logs for each run: it writes far less than its 64
-        // segments of 64 MiB in a measurement.
-        let streaming = !raw && !self.sync;
         let (a, b) = if raw {
             let (a, b) = (dir.join(format!("{tag}-a.raw")), dir.join(format!("{tag}-b.raw")));
             File::create(&a)?;
             File::create(&b)?;
             (a, b)
         } else {
-            let (a, b) = if streaming {
-                (dir.join("mmap-log-a.log"), dir.join("mmap-log-b.log"))
-            } else {
-                (dir.join(format!("{tag}-a.log")), dir.join(format!("{tag}-b.log")))
-            };
+            let (a, b) = (dir.join(format!("{tag}-a.log")), dir.join(format!("{tag}-b.log")));
             for p in [&a, &b] {
                 ipcx::mmap::log::create(p, &Default::default())?;
             }
             (a, b)
         };
-        let opts = if self.sync { "?sync=always&retain=64" } else { "?segment=2097152&retain=256" };
-        // Each side receives from one log (the child from a, the parent from b).
-        let rx_opts = if streaming { "&reader=bench" } else { "" };
-        let addr = |p: &Path, rx: &str| format!("mmap:{}{opts}{rx}", p.display());
-        let (child_a, child_b, pa, pb) = if raw {
-            let (a, b) = (a.display().to_string(), b.display().to_string());
-            (a.clone(), b.clone(), a, b)
+        // Retention deletes the oldest segments even when a reader has not read them (as
+        // documented), which a lagging sink would count as lost messages: keep 64 segments
+        // (4 GiB), more than one measurement writes; the run's directory goes afterwards.
+        let opts = if self.sync { "?sync=always&retain=64" } else { "?retain=64" };
+        let (child_a, child_b) = if raw {
+            (a.display().to_string(), b.display().to_string())
         } else {
-            (addr(&a, rx_opts), addr(&b, ""), addr(&a, ""), addr(&b, rx_opts))
+            (format!("mmap:{}{opts}", a.display()), format!("mmap:{}{opts}", b.display()))
         };
+        let (pa, pb) = (child_a.clone(), child_b.clone());
         let sync = self.sync;
         let open_parent: Box<dyn FnOnce() -> Result<Box<dyn Endpoint>>> = if raw {
             Box::new(move || Ok(Box::new(RawFile::open(&pb, &pa, sync)?) as Box<dyn Endpoint>))
@@ -125,9 +110,7 @@ impl Lane for MmapLogLane {
             child_b,
             child_fds: Vec::new(),
             open_parent,
-            // The streaming lane's logs stay for the next run (the run's directory goes at
-            // the end).
-            guard: Box::new(Remove(if streaming { Vec::new() } else { vec![a, b] })),
+            guard: Box::new(Remove(vec![a, b])),
         })
     }
 
