@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 
+#[path = "../../ipcx-cli/src/bench/units.rs"]
+mod units;
+use units::{fmt_ns, fmt_size, median_spread, parse_size};
+
 /// A data message starts with this byte; the end marker with [`END`].
 pub const DATA: u8 = 0;
 pub const END: u8 = 0xFF;
@@ -306,48 +310,6 @@ fn measure(
     })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-fn parse_size(s: &str) -> Result<usize> {
-    let t = s.trim();
-    let (num, mult) = match t.chars().last() {
-        Some('K' | 'k') => (&t[..t.len() - 1], 1024),
-        Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
-        _ => (t, 1),
-    };
-    match num.parse::<usize>() {
-        Ok(n) if n >= 1 && n * mult <= 16 << 20 => Ok(n * mult),
-        _ => bail!("size `{s}` is not a byte count from 1 to 16M (like 64, 1K, 64K)"),
-    }
-}
-
-fn fmt_ns(ns: f64) -> String {
-    if ns.is_nan() {
-        "-".into()
-    } else if ns < 1e3 {
-        format!("{ns:.0} ns")
-    } else if ns < 1e6 {
-        format!("{:.2} µs", ns / 1e3)
-    } else {
-        format!("{:.2} ms", ns / 1e6)
-    }
-}
-
-fn fmt_size(n: usize) -> String {
-    if n >= 1024 && n % 1024 == 0 {
-        format!("{} KiB", n / 1024)
-    } else {
-        format!("{n} B")
-    }
-}
-
 const USAGE: &str =
     "usage: ipcx-peers [--quick] [--sizes 64,1K,64K] [--only KEY,..] [--reps N] [--budget-ms MS]";
 
@@ -362,7 +324,13 @@ pub fn run(args: &[String]) -> Result<()> {
         let mut val = || it.next().with_context(|| format!("{a} needs a value; {USAGE}"));
         match a.as_str() {
             "--quick" => quick = true,
-            "--sizes" => sizes = val()?.split(',').map(parse_size).collect::<Result<_>>()?,
+            "--sizes" => {
+                sizes = val()?
+                    .split(',')
+                    .map(parse_size)
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(anyhow::Error::msg)?
+            }
             "--only" => only = val()?.split(',').map(str::to_owned).collect(),
             "--reps" => reps = Some(val()?.parse::<usize>().context("--reps")?.max(1)),
             "--budget-ms" => budget_ms = Some(val()?.parse::<u64>().context("--budget-ms")?),
@@ -439,7 +407,9 @@ pub fn run(args: &[String]) -> Result<()> {
             let r = match err {
                 Some(e) => Err(e),
                 None => {
-                    let m = |g: fn(&Figures) -> f64| median(figs.iter().map(g).collect());
+                    let m = |g: fn(&Figures) -> f64| {
+                        median_spread(&figs.iter().map(g).collect::<Vec<_>>()).0
+                    };
                     Ok(Figures {
                         p50: m(|f| f.p50),
                         p99: m(|f| f.p99),

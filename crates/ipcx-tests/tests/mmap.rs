@@ -87,6 +87,28 @@ fn kill_9_loop(base: &str, addr: &str, iters: usize, retained: bool) -> (usize, 
     (acked_total, next)
 }
 
+/// Append patterned record `next` after the crashes; the log's records, read from the start.
+fn append_after_crashes(base: &str, addr: &str, next: u64) -> Vec<Vec<u8>> {
+    let mut tx = ipcx::open_sender(addr).unwrap();
+    let mut m = Vec::new();
+    ipcx_tests::pattern_message(next, 64, &mut m);
+    tx.send(&m).unwrap();
+    drop(tx);
+    read_all(base)
+}
+
+/// The names in a directory.
+fn file_names(dir: &Path) -> Vec<String> {
+    let names = std::fs::read_dir(dir).unwrap();
+    names.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+}
+
+/// No half-made segment or log directory (`.NAME.tmp-...`) is left in `dir`.
+fn assert_no_temporaries(dir: &Path) {
+    let names = file_names(dir);
+    assert!(!names.iter().any(|n| n.contains(".tmp-")), "left behind: {names:?}");
+}
+
 #[test]
 fn kill_9_at_random_moments_loses_no_acknowledged_record() {
     let dir = TestDir::new("mmap-crash");
@@ -98,25 +120,13 @@ fn kill_9_at_random_moments_loses_no_acknowledged_record() {
     eprintln!("crash test: {acked_total} acknowledged, {next} records in the log");
     assert!(acked_total > 50, "too few records were acknowledged ({acked_total}) to test much");
     // Appending continues after the last crash.
-    let mut tx = ipcx::open_sender(&addr).unwrap();
-    let mut m = Vec::new();
-    ipcx_tests::pattern_message(next, 64, &mut m);
-    tx.send(&m).unwrap();
-    drop(tx);
-    let records = read_all(&base);
+    let records = append_after_crashes(&base, &addr, next);
     assert_eq!(records.len() as u64, next + 1);
     assert_eq!(check_pattern(records.last().unwrap()), Ok(next));
-    assert!(
-        std::fs::read_dir(&path).unwrap().count() > 4,
-        "the log should have rolled over several segments"
-    );
+    assert!(file_names(&path).len() > 4, "the log should have rolled over several segments");
     // No half-made segment or log directory is left behind by the kills.
-    for d in [path.as_path(), dir.path()] {
-        for e in std::fs::read_dir(d).unwrap() {
-            let name = e.unwrap().file_name().to_string_lossy().into_owned();
-            assert!(!name.contains(".tmp-"), "left behind: {name}");
-        }
-    }
+    assert_no_temporaries(&path);
+    assert_no_temporaries(dir.path());
 }
 
 #[test]
@@ -128,19 +138,11 @@ fn kill_9_while_segments_are_recycled_keeps_every_retained_record() {
     let addr = format!("{base}?sync=always&segment=8192&retain=3");
     let (acked_total, next) = kill_9_loop(&base, &addr, 60, true);
     assert!(acked_total > 50, "too few records were acknowledged ({acked_total}) to test much");
-    let mut tx = ipcx::open_sender(&addr).unwrap();
-    let mut m = Vec::new();
-    ipcx_tests::pattern_message(next, 64, &mut m);
-    tx.send(&m).unwrap();
-    drop(tx);
-    let records = read_all(&base);
+    let records = append_after_crashes(&base, &addr, next);
     assert_eq!(check_pattern(records.last().unwrap()), Ok(next));
     assert!(check_pattern(&records[0]).unwrap() > 0, "retention never removed a segment");
-    let names: Vec<String> = std::fs::read_dir(&path)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(!names.iter().any(|n| n.contains(".tmp-")), "left behind: {names:?}");
+    assert_no_temporaries(&path);
+    let names = file_names(&path);
     assert_eq!(names.iter().filter(|n| n.ends_with(".seg")).count(), 3, "{names:?}");
 }
 
@@ -369,8 +371,7 @@ fn retention_recycles_segments_and_a_following_reader_misses_nothing() {
     assert_eq!(segs.len(), 3, "{segs:?}");
     assert!(segs[0].0 > 40, "{segs:?}");
     assert!(segs.iter().any(|s| s.1 == first_inode), "segment 1's file not reused: {segs:?}");
-    let left = std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().file_name());
-    assert!(!left.into_iter().any(|n| n.to_string_lossy().contains(".tmp-")));
+    assert_no_temporaries(&path);
 }
 
 #[test]

@@ -23,8 +23,11 @@ use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+pub use units::{median_spread, parse_size};
+
 mod report;
 mod svg;
+mod units;
 
 mod lane;
 mod mmap;
@@ -113,19 +116,6 @@ pub struct PeerArgs {
     b: String,
     #[arg(long)]
     cpu: Option<usize>,
-}
-
-fn parse_size(s: &str) -> std::result::Result<usize, String> {
-    let t = s.trim();
-    let (num, mult) = match t.chars().last() {
-        Some('K' | 'k') => (&t[..t.len() - 1], 1024),
-        Some('M' | 'm') => (&t[..t.len() - 1], 1024 * 1024),
-        _ => (t, 1),
-    };
-    match num.parse::<usize>() {
-        Ok(n) if n > 0 && n.checked_mul(mult).is_some_and(|b| b <= 16 << 20) => Ok(n * mult),
-        _ => Err(format!("size `{s}` is not a byte count from 1 to 16M (like 64, 1K, 64K)")),
-    }
 }
 
 /// The child side: echo every message, or count them and acknowledge at the end.
@@ -425,18 +415,6 @@ fn pin() -> Pinning {
     }
 }
 
-/// The median and the spread (min, max) of a set of figures.
-pub fn median_spread(v: &[f64]) -> (f64, f64, f64) {
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN, f64::NAN);
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let n = s.len();
-    let med = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
-    (med, s[0], s[n - 1])
-}
-
 #[derive(Debug, Serialize)]
 pub struct LaneResult {
     mechanism: String,
@@ -609,8 +587,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
          ratios are medians of per-repetition ratios (each pair taken moments apart); \
          cpu tx/rx = CPU time of sender and receiver over the throughput run's wall-clock time",
         pinning.note,
-        report::fmt_ns(warmup.as_nanos() as f64),
-        report::fmt_ns(budget.as_nanos() as f64),
+        units::fmt_ns(warmup.as_nanos() as f64),
+        units::fmt_ns(budget.as_nanos() as f64),
         reps
     );
     let dir = std::env::temp_dir().join(format!("ipcx-bench-{}", std::process::id()));
@@ -634,7 +612,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         for t in &targets {
             println!(
                 "  {:>6}  {:<45} {:>6.2}x  (target {}: {})",
-                report::fmt_size(t.size),
+                units::fmt_size(t.size),
                 t.what,
                 t.ratio,
                 t.target,
@@ -761,7 +739,7 @@ fn run_lanes(
                 }
                 let (lane, raw, mech) = (slot.lane, slot.raw, slot.lane.name());
                 let imp = if raw { "raw" } else { "ipcx" };
-                progress.show(&format!("{mech} {imp} {}", report::fmt_size(size)));
+                progress.show(&format!("{mech} {imp} {}", units::fmt_size(size)));
                 seq += 1;
                 let attempt = (|| -> Result<()> {
                     let mut r = start(lane, raw, "echo", size, dir, &format!("l{seq}"), pinning)?;

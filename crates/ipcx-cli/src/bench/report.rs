@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::units::{fmt_ns, fmt_size};
 use super::{LaneResult, Ratio};
 
 /// The classic textbook comparison of one mechanism.
@@ -106,20 +107,6 @@ pub fn classic(name: &str) -> Classic {
     }
 }
 
-pub fn fmt_ns(ns: f64) -> String {
-    if ns.is_nan() {
-        "-".into()
-    } else if ns < 1e3 {
-        format!("{ns:.0} ns")
-    } else if ns < 1e6 {
-        format!("{:.2} µs", ns / 1e3)
-    } else if ns < 1e9 {
-        format!("{:.2} ms", ns / 1e6)
-    } else {
-        format!("{:.2} s", ns / 1e9)
-    }
-}
-
 /// Messages per second, to three significant figures with k/M.
 pub fn fmt_rate(r: f64) -> String {
     if r.is_nan() {
@@ -130,16 +117,6 @@ pub fn fmt_rate(r: f64) -> String {
         format!("{:.1}k", r / 1e3)
     } else {
         format!("{r:.0}")
-    }
-}
-
-pub fn fmt_size(n: usize) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
-        format!("{} MiB", n >> 20)
-    } else if n >= 1024 && n % 1024 == 0 {
-        format!("{} KiB", n >> 10)
-    } else {
-        format!("{n} B")
     }
 }
 

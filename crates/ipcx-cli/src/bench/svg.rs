@@ -7,7 +7,7 @@ use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::report::fmt_size;
+use super::units::fmt_size;
 use super::LaneResult;
 
 pub fn draw(path: &Path, results: &[LaneResult], sizes: &[usize]) -> Result<()> {

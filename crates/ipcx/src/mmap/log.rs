@@ -400,6 +400,17 @@ fn file_id(map: &Mapping) -> Option<(u64, u64)> {
     Some((st.dev, st.ino))
 }
 
+/// (device, inode) of the file at `path` (not following a symbolic link).
+fn path_id(path: &Path) -> Option<(u64, u64)> {
+    let st = sys::lstat(path).ok()?;
+    Some((st.dev, st.ino))
+}
+
+/// Whether `map` maps the file now at `path` (false when either cannot be told).
+fn maps_file_at(map: &Mapping, path: &Path) -> bool {
+    path_id(path).is_some_and(|id| file_id(map) == Some(id))
+}
+
 /// How a reader may map a segment.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Access {
@@ -413,6 +424,14 @@ enum Access {
 impl Segment {
     fn path(dir: &Path, seq: u64) -> PathBuf {
         dir.join(segment_file_name(seq))
+    }
+
+    /// The temporary name segment `seq` is made under (removed first if a previous
+    /// attempt of this process left it).
+    fn temp_path(dir: &Path, seq: u64) -> PathBuf {
+        let tmp = dir.join(format!(".{}.tmp-{}", segment_file_name(seq), std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        tmp
     }
 
     /// Open and check segment `seq` of `dir` (mapped read-write: readers set the waiter
@@ -448,20 +467,16 @@ impl Segment {
         access: Access,
         held: &mut std::collections::VecDeque<(Segment, (u64, u64))>,
     ) -> Result<Segment> {
-        if !held.is_empty() {
-            if let Ok(st) = sys::lstat(&Segment::path(dir, seq)) {
-                if let Some(i) = held.iter().position(|h| h.1 == (st.dev, st.ino)) {
-                    let (old, _) = held.remove(i).expect("the index was just found");
-                    return Segment::check(dir, seq, op, old.map);
-                }
-            }
+        let id = if held.is_empty() { None } else { path_id(&Segment::path(dir, seq)) };
+        if let Some(i) = id.and_then(|id| held.iter().position(|h| h.1 == id)) {
+            let (old, _) = held.remove(i).expect("the index was just found");
+            return Segment::check(dir, seq, op, old.map);
         }
         Segment::open(dir, seq, op, access)
     }
 
     /// Check the header of `map`, the file of segment `seq`.
     fn check(dir: &Path, seq: u64, op: &'static str, map: Mapping) -> Result<Segment> {
-        let path = Segment::path(dir, seq);
         let file = segment_file_name(seq);
         if (map.len() as u64) < HEADER {
             return Err(not_a_log(
@@ -498,11 +513,7 @@ impl Segment {
         if u64_at(H_SEQ) != seq {
             // The writer recycles a segment retention retires: renamed away, then given
             // its new number. Opened by the old name just before, it now says another.
-            let same = |m: &Mapping| {
-                let here = sys::lstat(&path).ok()?;
-                Some(Some((here.dev, here.ino)) == file_id(m))
-            };
-            if u64_at(H_SEQ) > seq && same(&map) != Some(true) {
+            if u64_at(H_SEQ) > seq && !maps_file_at(&map, &Segment::path(dir, seq)) {
                 return Err(Error::new(
                     ErrorKind::NotFound,
                     op,
@@ -527,8 +538,7 @@ impl Segment {
     fn create(dir: &Path, seq: u64, cap: u64, mode: u32, durable: bool) -> Result<Segment> {
         let op = "create segment";
         let final_path = Segment::path(dir, seq);
-        let tmp = dir.join(format!(".{}.tmp-{}", segment_file_name(seq), std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
+        let tmp = Segment::temp_path(dir, seq);
         let fd = sys::open(&tmp, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600)
             .map_err(|e| Error::from_errno(op, name_of(dir), e.0))?;
         let cleanup = |e: Error| {
@@ -1175,20 +1185,13 @@ impl LogWriter {
     /// `None` when it cannot be (it is gone, or of another capacity): make a new one.
     fn recycle(&mut self, victim: u64, seq: u64, durable: bool) -> Option<Segment> {
         let from = Segment::path(&self.dir, victim);
-        let tmp = self.dir.join(format!(".{}.tmp-{}", segment_file_name(seq), std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        let held = match self.retired.iter().position(|s| s.seq == victim) {
-            Some(i) => self.retired.remove(i),
-            None => None,
-        };
+        let tmp = Segment::temp_path(&self.dir, seq);
+        let i = self.retired.iter().position(|s| s.seq == victim);
+        let held = i.and_then(|i| self.retired.remove(i));
         std::fs::rename(&from, &tmp).ok()?;
         let made = (|| {
-            let same = |m: &Mapping| -> Option<bool> {
-                let here = sys::lstat(&tmp).ok()?;
-                Some(Some((here.dev, here.ino)) == file_id(m))
-            };
             let map = match held {
-                Some(seg) if same(&seg.map) == Some(true) => seg.map,
+                Some(seg) if maps_file_at(&seg.map, &tmp) => seg.map,
                 _ => MapOptions::new().write(true).open(&tmp).ok()?,
             };
             if map.len() as u64 != self.cap || map.truncated() {

@@ -371,7 +371,7 @@ unsafe fn crc32c_sse42(crc: u32, data: &[u8]) -> u32 {
     let mut c = u64::from(!crc);
     let mut rest = data;
     // Three streams at a time: the instruction's latency is three times its issue rate.
-    for block in [LONG, SHORT] {
+    for (block, shift) in [(LONG, shift_long as fn(u32) -> u32), (SHORT, shift_short)] {
         while rest.len() >= 3 * block {
             let (a, tail) = rest.split_at(block);
             let (b, tail) = tail.split_at(block);
@@ -382,7 +382,6 @@ unsafe fn crc32c_sse42(crc: u32, data: &[u8]) -> u32 {
                 c1 = _mm_crc32_u64(c1, word(y));
                 c2 = _mm_crc32_u64(c2, word(z));
             }
-            let shift = if block == LONG { shift_long } else { shift_short };
             let joined = shift(c as u32) ^ c1 as u32;
             c = u64::from(shift(joined) ^ c2 as u32);
             rest = tail;

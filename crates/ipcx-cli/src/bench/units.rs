@@ -1,0 +1,55 @@
+//! Sizes, medians and number formats shared by `ipcx bench` and `ipcx-peers` (which
+//! includes this file with `#[path]`: the command is a binary crate, not a library).
+//! Plain functions over std only.
+
+/// A message size: a byte count with an optional K or M suffix, from 1 byte to 16 MiB.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 1024),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1024 * 1024),
+        _ => (t, 1),
+    };
+    match num.parse::<usize>() {
+        Ok(n) if n > 0 && n.checked_mul(mult).is_some_and(|b| b <= 16 << 20) => Ok(n * mult),
+        _ => Err(format!("size `{s}` is not a byte count from 1 to 16M (like 64, 1K, 64K)")),
+    }
+}
+
+/// The median and the spread (min, max) of a set of figures; NaN for none.
+pub fn median_spread(v: &[f64]) -> (f64, f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    let med = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
+    (med, s[0], s[n - 1])
+}
+
+/// Nanoseconds as ns, µs, ms or s; `-` for NaN.
+pub fn fmt_ns(ns: f64) -> String {
+    if ns.is_nan() {
+        "-".into()
+    } else if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.2} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+/// A byte count as B, KiB or MiB.
+pub fn fmt_size(n: usize) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1024 && n % 1024 == 0 {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} B")
+    }
+}
