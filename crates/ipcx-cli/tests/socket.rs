@@ -277,3 +277,73 @@ fn a_server_out_of_descriptors_does_not_spin_and_keeps_serving() {
     assert_eq!(stdout(&o), "first\n");
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot accept a client"));
 }
+
+/// The socket file appears only once its server listens: a client that connects the
+/// moment it sees the file is never refused. (Bound in place, the file exists from
+/// `bind` to `listen` with nobody listening, and such a client got "connection refused".)
+#[test]
+fn a_socket_file_appears_only_when_its_server_listens() {
+    let dir = Dir::new("ready");
+    for i in 0..25 {
+        let path = dir.join(&format!("s{i}.sock"));
+        let rx = Kid::spawn(ipcx().args([
+            "recv",
+            &format!("unix:{}", path.display()),
+            "--listen",
+            "--count",
+            "1",
+            "--timeout",
+            "20s",
+        ]));
+        let t = Instant::now();
+        // Spin: the earliest possible moment after the file appears.
+        while path.symlink_metadata().is_err() {
+            assert!(t.elapsed() < Duration::from_secs(10), "{} never appeared", path.display());
+            std::hint::spin_loop();
+        }
+        let mut c = std::os::unix::net::UnixStream::connect(&path)
+            .unwrap_or_else(|e| panic!("round {i}: the file was there but connect failed: {e}"));
+        c.write_all(&2u32.to_le_bytes()).unwrap();
+        c.write_all(b"ok").unwrap();
+        assert_eq!(stdout(&rx.wait()), "ok\n");
+        let left: Vec<_> = std::fs::read_dir(&dir.0).unwrap().map(|e| e.unwrap().path()).collect();
+        assert!(left.is_empty(), "the server left files behind: {left:?}");
+    }
+}
+
+/// Servers started together on one path: exactly one gets it, the others are told it is
+/// in use, and none takes the winner's file for a stale one and replaces it.
+#[test]
+fn servers_racing_for_one_path_leave_exactly_one_live() {
+    let dir = Dir::new("race");
+    for i in 0..10 {
+        let path = dir.join(&format!("r{i}.sock"));
+        let a = format!("unix:{}", path.display());
+        let mut kids: Vec<Kid> = (0..3)
+            .map(|_| {
+                Kid::spawn(ipcx().args(["recv", &a, "--listen", "--count", "1", "--timeout", "5s"]))
+            })
+            .collect();
+        wait_for(&path);
+        // The losers exit at once; give them the time to.
+        std::thread::sleep(Duration::from_millis(300));
+        let running: Vec<usize> = (0..kids.len())
+            .filter(|&k| kids[k].0.as_mut().unwrap().try_wait().unwrap().is_none())
+            .collect();
+        assert_eq!(running.len(), 1, "round {i}: {} servers still running", running.len());
+        let mut c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        c.write_all(&3u32.to_le_bytes()).unwrap();
+        c.write_all(b"won").unwrap();
+        for (k, kid) in kids.into_iter().enumerate() {
+            let o = kid.wait();
+            if k == running[0] {
+                assert_eq!(stdout(&o), "won\n");
+            } else {
+                assert!(!o.status.success());
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert!(err.contains("in use by a live server"), "{err}");
+            }
+        }
+        assert!(!path.exists(), "round {i}: the winner's socket file was not removed");
+    }
+}

@@ -562,7 +562,7 @@ impl Segment {
             .open(&tmp)
             .map_err(|e| cleanup(e.context(op, name_of(dir))))?;
         let seg = Segment::init(map, seq, cap, durable).map_err(cleanup)?;
-        sys::mmap::rename_noreplace(&tmp, &final_path).map_err(|e| {
+        sys::rename_noreplace(&tmp, &final_path).map_err(|e| {
             cleanup(Error::from_errno(op, name_of(dir), e.0).with_hint(format!(
                 "segment {} appeared meanwhile; is another writer using the log?",
                 segment_file_name(seq)
@@ -752,7 +752,7 @@ pub fn create(dir: &Path, cfg: &LogConfig) -> Result<bool> {
             Segment::create(&tmp, 1, cap, cfg.mode, durable)
                 .map_err(|e| e.context("create", name_of(dir)))?,
         );
-        match sys::mmap::rename_noreplace(&tmp, dir) {
+        match sys::rename_noreplace(&tmp, dir) {
             Ok(()) => Ok(true),
             Err(Errno(libc::EEXIST | libc::ENOTEMPTY)) => Ok(false),
             Err(e) => Err(Error::from_errno("create", name_of(dir), e.0)),
@@ -1199,7 +1199,7 @@ impl LogWriter {
             }
             set_mode(&tmp, self.cfg.mode).ok()?;
             let seg = Segment::init(map, seq, self.cap, durable).ok()?;
-            sys::mmap::rename_noreplace(&tmp, &Segment::path(&self.dir, seq)).ok()?;
+            sys::rename_noreplace(&tmp, &Segment::path(&self.dir, seq)).ok()?;
             Some(seg)
         })();
         if made.is_none() {

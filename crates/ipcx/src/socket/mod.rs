@@ -31,10 +31,15 @@
 //! ## Safety of the name
 //!
 //! A socket file is created with mode 0600 (or `mode=`), never wider even for an instant
-//! (the socket's mode is set before `bind`, then made exact). A socket file left by a dead
-//! server (a connect is refused) is replaced; a live server's is never taken
-//! (`AlreadyExists`). The server removes its file on drop if it is still the one it made.
-//! A path must fit `sun_path`: at most 107 bytes.
+//! (the socket's mode is set before `bind`, then made exact). The file appears at its
+//! name only when the server is ready: the socket is bound at a temporary name beside it
+//! (`.NAME.PID.N`, which is what `ss -x` shows), given its mode, listening, and then
+//! renamed into place without replacing anything. So a client that sees the file is never
+//! refused for being early, and a script may wait for the file as the sign that the
+//! server is up. A socket file left by a dead server (a connect is refused) is replaced; a
+//! live server's is never taken (`AlreadyExists`). The server removes its file on drop if
+//! it is still the one it made. A path must fit `sun_path`: at most 107 bytes (a path too
+//! long for the temporary name beside it is bound in place, and ready a moment later).
 //!
 //! ## Peer credentials
 //!

@@ -107,16 +107,17 @@ fn in_use(addr: &Address, why: &str) -> Error {
     .with_errno(libc::EADDRINUSE)
 }
 
-/// Bind `fd` to the address, replacing a stale socket file (its server is dead: a
-/// connect is refused) but never a live one.
-fn bind_replacing_stale(
-    fd: BorrowedFd<'_>,
-    addr: &Address,
-    kind: UnixKind,
-    sa: &SockAddr,
-    path: Option<&Path>,
-) -> Result<()> {
-    let err = |e: Errno| match e.0 {
+/// Bind `fd` to an abstract name (`unix:@name`): it has no file, so an `EADDRINUSE` means
+/// an open socket holds it.
+fn bind_abstract(fd: BorrowedFd<'_>, addr: &Address, sa: &SockAddr) -> Result<()> {
+    ss::bind(fd, sa).map_err(|e| match e.0 {
+        libc::EADDRINUSE => in_use(addr, " (an abstract name is held by an open socket)"),
+        _ => Error::from_errno("listen", addr.to_string(), e.0),
+    })
+}
+
+fn bind_error(addr: &Address, e: Errno) -> Error {
+    match e.0 {
         libc::ENOENT => Error::new(
             ErrorKind::NotFound,
             "listen",
@@ -125,15 +126,14 @@ fn bind_replacing_stale(
         )
         .with_errno(e.0),
         _ => Error::from_errno("listen", addr.to_string(), e.0),
-    };
-    match ss::bind(fd, sa) {
-        Ok(()) => return Ok(()),
-        Err(Errno(libc::EADDRINUSE)) => {}
-        Err(e) => return Err(err(e)),
     }
-    let Some(path) = path else {
-        return Err(in_use(addr, " (an abstract name is held by an open socket)"));
-    };
+}
+
+/// Something already exists at `path`: remove it if it is a stale socket file (its server
+/// is dead: a connect is refused), and refuse anything else: a live server, a socket of
+/// another type, a file that is not a socket.
+fn remove_if_stale(addr: &Address, kind: UnixKind, sa: &SockAddr, path: &Path) -> Result<()> {
+    let err = |e| bind_error(addr, e);
     match sys::lstat(path) {
         Ok(st) if st.file_type() == libc::S_IFSOCK => {}
         Ok(st) => {
@@ -147,21 +147,18 @@ fn bind_replacing_stale(
                 ),
             ))
         }
+        // Gone meanwhile: nothing to remove.
+        Err(Errno(libc::ENOENT)) => return Ok(()),
         Err(e) => return Err(err(e)),
     }
     let probe = ss::socket(libc::AF_UNIX, ty(kind), true).map_err(err)?;
     match ss::connect(probe.as_fd(), sa) {
-        Err(Errno(libc::ECONNREFUSED)) => {
-            // Stale: the socket file outlived its server. Replace it.
-            match sys::unlink(path) {
-                Ok(()) | Err(Errno(libc::ENOENT)) => {}
-                Err(e) => return Err(err(e)),
-            }
-            ss::bind(fd, sa).map_err(|e| match e.0 {
-                libc::EADDRINUSE => in_use(addr, " (another server took the address meanwhile)"),
-                _ => err(e),
-            })
-        }
+        // Stale: the socket file outlived its server. (Every ipcx server is listening
+        // before its file appears, so a refusal never means "not listening yet".)
+        Err(Errno(libc::ECONNREFUSED)) => match sys::unlink(path) {
+            Ok(()) | Err(Errno(libc::ENOENT)) => Ok(()),
+            Err(e) => Err(err(e)),
+        },
         Err(Errno(libc::EPROTOTYPE)) => Err(in_use(addr, " (a socket of another type)")),
         // Whether it is live or stale, it is not ours to replace.
         Err(Errno(e @ (libc::EACCES | libc::EPERM))) => Err(Error::new(
@@ -175,6 +172,97 @@ fn bind_replacing_stale(
     }
 }
 
+/// A temporary name beside `path` for a socket being readied, if it fits in `sun_path`.
+fn temp_name(path: &Path) -> Option<(PathBuf, SockAddr)> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name()?);
+    name.push(format!(".{}.{n}", std::process::id()));
+    let tmp = path.with_file_name(name);
+    let sa = SockAddr::unix_path(&tmp).ok()?;
+    Some((tmp, sa))
+}
+
+/// Removes a temporary socket name on drop unless disarmed.
+struct TempName(Option<PathBuf>);
+
+impl Drop for TempName {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = sys::unlink(&p);
+        }
+    }
+}
+
+/// Bind `fd` at the socket file `path` so that the file appears only when the socket is
+/// ready: bound at a temporary name beside it, given its mode, listening (`listen`), then
+/// renamed into place without replacing anything. A client that finds the file is never
+/// refused for being early, and a concurrent server never mistakes a starting one for a
+/// stale file. A stale socket file (its server is dead) is replaced; a live one never.
+fn bind_file(
+    fd: BorrowedFd<'_>,
+    addr: &Address,
+    kind: UnixKind,
+    (sa, path): (&SockAddr, &Path),
+    mode: u32,
+    listen: bool,
+) -> Result<Option<SocketFile>> {
+    let err = |e| bind_error(addr, e);
+    let ready = |at: &Path| -> Result<()> {
+        ss::chmod(at, mode).map_err(err)?;
+        if listen {
+            ss::listen(fd, libc::SOMAXCONN).map_err(err)?;
+        }
+        Ok(())
+    };
+    let Some((tmp, tsa)) = temp_name(path) else {
+        // No room in sun_path for a name beside it: bind in place, and until `listen` a
+        // client may be refused.
+        if let Err(Errno(libc::EADDRINUSE)) = ss::bind(fd, sa) {
+            remove_if_stale(addr, kind, sa, path)?;
+            ss::bind(fd, sa).map_err(|e| match e.0 {
+                libc::EADDRINUSE => in_use(addr, " (another server took the address meanwhile)"),
+                _ => err(e),
+            })?;
+        }
+        let file = SocketFile::new(path, addr);
+        ready(path)?;
+        return Ok(file);
+    };
+    match ss::bind(fd, &tsa) {
+        Ok(()) => {}
+        // Left by a crashed process that had our pid: it is ours to reuse.
+        Err(Errno(libc::EADDRINUSE)) => {
+            let _ = sys::unlink(&tmp);
+            ss::bind(fd, &tsa).map_err(err)?;
+        }
+        Err(e) => return Err(err(e)),
+    }
+    let mut guard = TempName(Some(tmp.clone()));
+    ready(&tmp)?;
+    // Two tries after removing a stale file: a third server may take the name meanwhile.
+    for _ in 0..3 {
+        let placed = match sys::rename_noreplace(&tmp, path) {
+            // A file system without RENAME_NOREPLACE: a hard link never replaces either.
+            Err(Errno(libc::EINVAL | libc::ENOSYS)) => sys::link(&tmp, path),
+            r => r,
+        };
+        match placed {
+            Ok(()) => {
+                let file = SocketFile::new(path, addr);
+                if sys::lstat(&tmp).is_err() {
+                    guard.0 = None;
+                }
+                return Ok(file);
+            }
+            Err(Errno(libc::EEXIST)) => remove_if_stale(addr, kind, sa, path)?,
+            Err(e) => return Err(err(e)),
+        }
+    }
+    Err(in_use(addr, " (another server took the address meanwhile)"))
+}
+
 /// Bind `unix:...` and (stream, seqpacket) listen; the file gets the address's mode.
 pub fn listen(addr: &Address) -> Result<Listener> {
     let (kind, sa, path) = parts(addr)?;
@@ -185,22 +273,21 @@ pub fn listen(addr: &Address) -> Result<Listener> {
     // with per-call flags and stays blocking.
     let fd = ss::socket(libc::AF_UNIX, ty(kind), !dgram).map_err(e)?;
     let mode = addr.mode()?;
-    if path.is_some() {
-        // The file takes the socket's mode (less the umask) at bind: never wider than asked.
-        ss::fchmod(fd.as_fd(), mode & 0o777).map_err(e)?;
-    }
-    bind_replacing_stale(fd.as_fd(), addr, kind, &sa, path)?;
     let file = match path {
         Some(p) => {
-            let f = SocketFile::new(p, addr);
-            ss::chmod(p, mode).map_err(e)?;
-            f
+            // The file takes the socket's mode (less the umask) at bind: never wider than
+            // asked; it is made exact before it appears at its name.
+            ss::fchmod(fd.as_fd(), mode & 0o777).map_err(e)?;
+            bind_file(fd.as_fd(), addr, kind, (&sa, p), mode, !dgram)?
         }
-        None => None,
+        None => {
+            bind_abstract(fd.as_fd(), addr, &sa)?;
+            if !dgram {
+                ss::listen(fd.as_fd(), libc::SOMAXCONN).map_err(e)?;
+            }
+            None
+        }
     };
-    if !dgram {
-        ss::listen(fd.as_fd(), libc::SOMAXCONN).map_err(e)?;
-    }
     Ok(Listener {
         fd,
         kind: SockKind::Unix(kind),

@@ -291,23 +291,6 @@ pub fn flock_exclusive(fd: BorrowedFd<'_>, nonblocking: bool) -> SysResult<()> {
     }
 }
 
-/// `renameat2(RENAME_NOREPLACE)`: `EEXIST` if `to` exists (even an empty directory).
-#[doc(alias = "renameat2")]
-pub fn rename_noreplace(from: &Path, to: &Path) -> SysResult<()> {
-    let (f, t) = (cpath(from)?, cpath(to)?);
-    // SAFETY: both paths are NUL-terminated and alive for the call.
-    cvt(unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            f.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    })
-    .map(drop)
-}
-
 /// `mkdir(2)` then `chmod(2)`, so the mode is exact whatever the umask.
 pub fn mkdir(path: &Path, mode: u32) -> SysResult<()> {
     let c = cpath(path)?;

@@ -284,6 +284,30 @@ pub fn unlink(path: &Path) -> SysResult<()> {
     cvt(unsafe { libc::unlink(c.as_ptr()) }).map(drop)
 }
 
+/// `link(2)`: a second name for `from`'s file; `EEXIST` if `to` exists.
+pub fn link(from: &Path, to: &Path) -> SysResult<()> {
+    let (f, t) = (cpath(from)?, cpath(to)?);
+    // SAFETY: both paths are NUL-terminated and alive for the call.
+    cvt(unsafe { libc::link(f.as_ptr(), t.as_ptr()) }).map(drop)
+}
+
+/// `renameat2(RENAME_NOREPLACE)`: `EEXIST` if `to` exists (even an empty directory).
+#[doc(alias = "renameat2")]
+pub fn rename_noreplace(from: &Path, to: &Path) -> SysResult<()> {
+    let (f, t) = (cpath(from)?, cpath(to)?);
+    // SAFETY: both paths are NUL-terminated and alive for the call.
+    cvt(unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    })
+    .map(drop)
+}
+
 /// What `stat` tells ipcx about a file.
 #[derive(Clone, Copy, Debug)]
 pub struct FileStat {
