@@ -4,16 +4,30 @@
 //! `write(2)` each to a plain file, `fdatasync` after each in the sync lane, and the peer
 //! reads them back with `pread(2)`, polling (a plain file has no wake-up).
 //!
+//! The `mmap-log` lane measures the log in its steady state, as a long-running log runs:
+//! its logs keep [`RETAIN`] segments of [`SEGMENT`] bytes and are filled past that before
+//! the measurement, so every roll-over recycles a retained segment whose pages are already
+//! in the page cache (a fresh log's first lap pays a page fault and a zeroed page per
+//! 4 KiB, which is the file system's cost, not the log's). A log applies no backpressure
+//! (a reader that falls further behind than retention loses records), so the lane's sender
+//! keeps at most [`WINDOW`] bytes ahead of its reader, which reports its count through a
+//! small shared mapping every [`PACE_EVERY`] messages; the same mapping tells the parent
+//! when the child's reader is open at the end of the filled log. The logs of each
+//! measurement are removed after it, so their dirty pages are dropped, never written back.
+//!
 //! The sync lane measures the disk's `fsync` rate once (50 `fsync`s of a small file in the
 //! bench directory) and prints it, since every-message durability cannot beat it.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use ipcx::mmap::log::{LogConfig, LogWriter};
+use ipcx::mmap::{MapOptions, Mapping};
 
 use super::lane::{Endpoint, IpcxEnd, Lane, Setup};
 
@@ -73,52 +87,179 @@ impl Lane for MmapLogLane {
         }
     }
 
-    fn setup(&self, dir: &Path, tag: &str, raw: bool, _size: usize) -> Result<Setup> {
+    fn setup(&self, dir: &Path, tag: &str, raw: bool, size: usize) -> Result<Setup> {
         if self.sync {
             report_fsync_rate(dir);
         }
-        let (a, b) = if raw {
+        if raw {
             let (a, b) = (dir.join(format!("{tag}-a.raw")), dir.join(format!("{tag}-b.raw")));
             File::create(&a)?;
             File::create(&b)?;
-            (a, b)
-        } else {
-            let (a, b) = (dir.join(format!("{tag}-a.log")), dir.join(format!("{tag}-b.log")));
+            let (child_a, child_b) = (a.display().to_string(), b.display().to_string());
+            let (pa, pb) = (child_a.clone(), child_b.clone());
+            let sync = self.sync;
+            return Ok(Setup {
+                child_a,
+                child_b,
+                child_fds: Vec::new(),
+                open_parent: Box::new(move || {
+                    Ok(Box::new(RawFile::open(&pb, &pa, sync)?) as Box<dyn Endpoint>)
+                }),
+                guard: Box::new(Remove(vec![a, b])),
+            });
+        }
+        let (a, b) = (dir.join(format!("{tag}-a.log")), dir.join(format!("{tag}-b.log")));
+        let mut made = Remove(vec![a.clone(), b.clone()]);
+        let (child_a, child_b) = if self.sync {
+            // Every message is synced: the disk sets the pace, no reader lags, and a
+            // fresh log per measurement measures what a user gets.
             for p in [&a, &b] {
-                ipcx::mmap::log::create(p, &Default::default())?;
+                ipcx::mmap::log::create(p, &LogConfig::default())?;
             }
-            (a, b)
-        };
-        // Retention deletes the oldest segments even when a reader has not read them (as
-        // documented), which a lagging sink would count as lost messages: keep 64 segments
-        // (4 GiB), more than one measurement writes; the run's directory goes afterwards.
-        let opts = if self.sync { "?sync=always&retain=64" } else { "?retain=64" };
-        let (child_a, child_b) = if raw {
-            (a.display().to_string(), b.display().to_string())
+            let opts = "?sync=always&retain=64";
+            (format!("mmap:{}{opts}", a.display()), format!("mmap:{}{opts}", b.display()))
         } else {
+            for p in [&a, &b] {
+                fill_past_retention(p, size)?;
+            }
+            let progress = dir.join(format!("{tag}.progress"));
+            MapOptions::new().create(true).len(PROGRESS_LEN).open(&progress)?;
+            made.0.push(progress.clone());
+            // `progress` is the last option: [`Paced::open`] takes it off.
+            let opts = format!("?retain={RETAIN}&progress={}", progress.display());
             (format!("mmap:{}{opts}", a.display()), format!("mmap:{}{opts}", b.display()))
         };
         let (pa, pb) = (child_a.clone(), child_b.clone());
-        let sync = self.sync;
-        let open_parent: Box<dyn FnOnce() -> Result<Box<dyn Endpoint>>> = if raw {
-            Box::new(move || Ok(Box::new(RawFile::open(&pb, &pa, sync)?) as Box<dyn Endpoint>))
-        } else {
-            Box::new(move || Ok(Box::new(IpcxEnd::open(&pb, &pa)?) as Box<dyn Endpoint>))
-        };
-        Ok(Setup {
-            child_a,
-            child_b,
-            child_fds: Vec::new(),
-            open_parent,
-            guard: Box::new(Remove(vec![a, b])),
-        })
+        let paced = !self.sync;
+        let open_parent: Box<dyn FnOnce() -> Result<Box<dyn Endpoint>>> = Box::new(move || {
+            if paced {
+                Ok(Box::new(Paced::open(&pb, &pa, size, Side::Parent)?) as Box<dyn Endpoint>)
+            } else {
+                Ok(Box::new(IpcxEnd::open(&pb, &pa)?) as Box<dyn Endpoint>)
+            }
+        });
+        Ok(Setup { child_a, child_b, child_fds: Vec::new(), open_parent, guard: Box::new(made) })
     }
 
-    fn open_child(&self, a: &str, b: &str, raw: bool, _size: usize) -> Result<Box<dyn Endpoint>> {
+    fn open_child(&self, a: &str, b: &str, raw: bool, size: usize) -> Result<Box<dyn Endpoint>> {
         if raw {
             return Ok(Box::new(RawFile::open(a, b, self.sync)?));
         }
-        Ok(Box::new(IpcxEnd::open(a, b)?))
+        if self.sync {
+            return Ok(Box::new(IpcxEnd::open(a, b)?));
+        }
+        Ok(Box::new(Paced::open(a, b, size, Side::Child)?))
+    }
+}
+
+/// Segment size of the steady-state log lane's logs.
+pub const SEGMENT: u64 = 8 << 20;
+/// Segments each of its logs keeps (and recycles).
+pub const RETAIN: u64 = 6;
+/// How far (in bytes of records) its sender may run ahead of its reader: well inside
+/// retention, so nothing it sends is recycled before it is read.
+pub const WINDOW: u64 = (RETAIN - 2) * SEGMENT / 2;
+/// How often (in messages) its reader publishes its count and its sender looks at it.
+pub const PACE_EVERY: u64 = 256;
+/// The progress mapping: the child's "reader open" flag, then each side's received count.
+const PROGRESS_LEN: usize = 64;
+const READY: usize = 0;
+
+/// Make the log at `dir` and append records of `size` bytes until it has recycled a
+/// segment: all [`RETAIN`] segments exist and their pages are in the page cache.
+fn fill_past_retention(dir: &Path, size: usize) -> Result<()> {
+    let cfg = LogConfig { segment: Some(SEGMENT), retain: RETAIN, ..LogConfig::default() };
+    ipcx::mmap::log::create(dir, &cfg)?;
+    let mut w = LogWriter::open(dir, &cfg)?;
+    let first = w.position().0;
+    let record = vec![0x5a; size.min(w.max_message())];
+    while w.position().0 <= first + RETAIN {
+        w.append(&record)?;
+    }
+    Ok(())
+}
+
+/// Which process a [`Paced`] end is in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Parent,
+    Child,
+}
+
+/// The steady-state log lane's end: the library's log, with the sender kept at most
+/// [`WINDOW`] ahead of the reader through the shared progress mapping.
+struct Paced {
+    inner: IpcxEnd,
+    progress: Mapping,
+    /// Offsets of this side's received count and the peer's.
+    mine: usize,
+    peers: usize,
+    sent: u64,
+    received: u64,
+    /// [`WINDOW`] in messages of the lane's size.
+    window: u64,
+}
+
+impl Paced {
+    /// Open by the lane's addresses; the progress file is their `progress=` option. The
+    /// reader starts at the end of the filled log.
+    fn open(rx: &str, tx: &str, size: usize, side: Side) -> Result<Paced> {
+        let (log_rx, path) = rx.rsplit_once("&progress=").context("no progress= option")?;
+        let log_tx = tx.rsplit_once("&progress=").map_or(tx, |(a, _)| a);
+        let progress = MapOptions::new().write(true).len(PROGRESS_LEN).open(path)?;
+        let inner = IpcxEnd::open(&format!("{log_rx}&from=end"), log_tx)?;
+        let ready = progress.atomic_u64(READY)?;
+        match side {
+            // The reader is open at the end of the log: the parent may start.
+            Side::Child => ready.store(1, Ordering::Release),
+            Side::Parent => {
+                let t = Instant::now();
+                while ready.load(Ordering::Acquire) == 0 {
+                    if t.elapsed() > Duration::from_secs(10) {
+                        bail!("the log lane's peer did not open its reader within 10 s");
+                    }
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            }
+        }
+        let (mine, peers) = if side == Side::Child { (8, 16) } else { (16, 8) };
+        let window = (WINDOW / (size as u64 + 16)).max(2 * PACE_EVERY);
+        Ok(Paced { inner, progress, mine, peers, sent: 0, received: 0, window })
+    }
+}
+
+impl Endpoint for Paced {
+    fn send(&mut self, msg: &[u8]) -> Result<()> {
+        self.inner.send(msg)?;
+        self.sent += 1;
+        if self.sent % PACE_EVERY == 0 {
+            let peer = self.progress.atomic_u64(self.peers)?;
+            let t = Instant::now();
+            let mut spins = 0u32;
+            while self.sent - peer.load(Ordering::Acquire) > self.window {
+                if t.elapsed() > Duration::from_secs(10) {
+                    bail!("the log lane's reader made no progress for 10 s");
+                }
+                spins += 1;
+                if spins > 1000 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        Ok(())
+    }
+    fn recv(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
+        let more = self.inner.recv(buf)?;
+        self.received += 1;
+        if self.received % PACE_EVERY == 0 {
+            self.progress.atomic_u64(self.mine)?.store(self.received, Ordering::Release);
+        }
+        Ok(more)
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.inner.finish()
     }
 }
 
