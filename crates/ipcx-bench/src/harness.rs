@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 
 #[path = "../../ipcx-cli/src/bench/units.rs"]
+#[allow(dead_code)] // shared with `ipcx bench`, which uses all of it
 mod units;
 use units::{fmt_ns, fmt_size, median_spread, parse_size};
 

@@ -21,28 +21,11 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-// The report's number formats, written out again here so the test checks them.
-fn fmt_ns(ns: f64) -> String {
-    if ns < 1e3 {
-        format!("{ns:.0} ns")
-    } else if ns < 1e6 {
-        format!("{:.2} µs", ns / 1e3)
-    } else if ns < 1e9 {
-        format!("{:.2} ms", ns / 1e6)
-    } else {
-        format!("{:.2} s", ns / 1e9)
-    }
-}
-
-fn fmt_rate(r: f64) -> String {
-    if r >= 1e6 {
-        format!("{:.2}M", r / 1e6)
-    } else if r >= 1e3 {
-        format!("{:.1}k", r / 1e3)
-    } else {
-        format!("{r:.0}")
-    }
-}
+// The report's number formats (pinned to known figures by the file's own unit test).
+#[path = "../src/bench/units.rs"]
+#[allow(dead_code)]
+mod units;
+use units::{fmt_ns, fmt_rate};
 
 /// The lanes the binary knows, from its own error message for an unknown one.
 fn known_lanes() -> Vec<String> {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ipcx_tests::{spawn, TestDir};
+use ipcx_tests::{dir_names, spawn, TestDir};
 
 fn ipcx() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ipcx"))
@@ -43,15 +43,6 @@ fn expect_error(o: &Output, want: &str) {
     assert_eq!(e.trim_end().lines().count(), 1, "one line expected: {e}");
     assert!(e.starts_with("ipcx: "), "{e}");
     assert!(e.contains(want), "expected `{want}` in: {e}");
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -231,7 +222,7 @@ fn bad_input_gives_one_clear_line_and_leaves_nothing() {
     let link = dir.join("link");
     std::os::unix::fs::symlink(dir.join("target.fifo"), &link).unwrap();
     let _target = ipcx::fifo::Fifo::create(dir.join("target.fifo"), 0o600).unwrap();
-    let before = entries(dir.path());
+    let before = dir_names(dir.path());
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["send".into(), "bogus:/x".into(), "m".into()], "unknown scheme `bogus`"),
         (vec!["send".into(), "fifo".into(), "m".into()], "expected SCHEME:NAME"),
@@ -265,7 +256,7 @@ fn bad_input_gives_one_clear_line_and_leaves_nothing() {
         let o = run(ipcx().args(&args));
         expect_error(&o, want);
     }
-    assert_eq!(entries(dir.path()), before, "a failed command leaves nothing behind");
+    assert_eq!(dir_names(dir.path()), before, "a failed command leaves nothing behind");
     assert_eq!(std::fs::read(&regular).unwrap(), b"data", "a regular file is never touched");
 }
 

@@ -2,64 +2,19 @@
 //! relay verb and the socket demo, all as real processes.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use ipcx_tests::{dir_names, spawn, ChildGuard, TestDir};
 
 fn ipcx() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ipcx"))
 }
 
-/// A private directory removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("ipcx-cli-{tag}-{}-{n}", std::process::id()));
-        std::fs::create_dir(&p).unwrap();
-        Dir(p)
-    }
-    fn join(&self, s: &str) -> PathBuf {
-        self.0.join(s)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child killed on drop.
-struct Kid(Option<Child>);
-
-impl Kid {
-    fn spawn(cmd: &mut Command) -> Kid {
-        Kid(Some(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn")))
-    }
-    fn wait(mut self) -> Output {
-        let mut c = self.0.take().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while c.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                panic!("child ran over 30 s: {:?}", c.wait_with_output());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        c.wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// Wait for a guarded child, at most 30 s.
+fn finish(mut child: ChildGuard) -> Output {
+    child.wait_within(Duration::from_secs(30))
 }
 
 fn free_port() -> u16 {
@@ -88,7 +43,7 @@ fn stdout(o: &Output) -> String {
 fn socat_sends_lines_to_an_ipcx_tcp_listener() {
     need_socat();
     let port = free_port();
-    let rx = Kid::spawn(ipcx().args([
+    let rx = spawn(ipcx().args([
         "recv",
         &format!("tcp:127.0.0.1:{port}"),
         "--listen",
@@ -106,14 +61,14 @@ fn socat_sends_lines_to_an_ipcx_tcp_listener() {
         .unwrap();
     tx.stdin.take().unwrap().write_all(b"one\ntwo words\nthree\n").unwrap();
     assert!(tx.wait().unwrap().success());
-    assert_eq!(stdout(&rx.wait()), "one\ntwo words\nthree\n");
+    assert_eq!(stdout(&finish(rx)), "one\ntwo words\nthree\n");
 }
 
 #[test]
 fn ipcx_sends_lines_to_socat_over_tcp_and_unix() {
     need_socat();
     let port = free_port();
-    let s = Kid::spawn(Command::new("socat").args([
+    let s = spawn(Command::new("socat").args([
         "-u",
         &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr"),
         "-",
@@ -124,15 +79,12 @@ fn ipcx_sends_lines_to_socat_over_tcp_and_unix() {
         .output()
         .unwrap();
     stdout(&out);
-    assert_eq!(stdout(&s.wait()), "alpha\nbeta\n");
+    assert_eq!(stdout(&finish(s)), "alpha\nbeta\n");
 
-    let dir = Dir::new("socat-unix");
+    let dir = TestDir::new("socat-unix");
     let path = dir.join("s.sock");
-    let s = Kid::spawn(Command::new("socat").args([
-        "-u",
-        &format!("UNIX-LISTEN:{}", path.display()),
-        "-",
-    ]));
+    let s =
+        spawn(Command::new("socat").args(["-u", &format!("UNIX-LISTEN:{}", path.display()), "-"]));
     wait_for(&path);
     stdout(
         &ipcx()
@@ -140,20 +92,20 @@ fn ipcx_sends_lines_to_socat_over_tcp_and_unix() {
             .output()
             .unwrap(),
     );
-    assert_eq!(stdout(&s.wait()), "gamma\n");
+    assert_eq!(stdout(&finish(s)), "gamma\n");
 }
 
 #[test]
 fn recv_listen_serves_several_clients_and_removes_its_socket() {
-    let dir = Dir::new("listen");
+    let dir = TestDir::new("listen");
     let path = dir.join("s.sock");
     let a = format!("unix:{}", path.display());
-    let rx = Kid::spawn(ipcx().args(["recv", &a, "--listen", "--count", "3", "--timeout", "20s"]));
+    let rx = spawn(ipcx().args(["recv", &a, "--listen", "--count", "3", "--timeout", "20s"]));
     wait_for(&path);
     for m in ["first", "second", "third"] {
         stdout(&ipcx().args(["send", &a, m]).output().unwrap());
     }
-    let out = stdout(&rx.wait());
+    let out = stdout(&finish(rx));
     assert_eq!(out, "first\nsecond\nthird\n");
     assert!(!path.exists(), "the listener removed its socket file");
     // Nobody listens now: a clear error.
@@ -164,10 +116,10 @@ fn recv_listen_serves_several_clients_and_removes_its_socket() {
 
 #[test]
 fn allow_uid_refuses_other_users_and_logs_them() {
-    let dir = Dir::new("allow");
+    let dir = TestDir::new("allow");
     let path = dir.join("s.sock");
     let a = format!("unix:{}", path.display());
-    let rx = Kid::spawn(ipcx().args([
+    let rx = spawn(ipcx().args([
         "recv",
         &a,
         "--listen",
@@ -182,7 +134,7 @@ fn allow_uid_refuses_other_users_and_logs_them() {
     ]));
     wait_for(&path);
     let _ = ipcx().args(["send", &a, "refused"]).output().unwrap();
-    let o = rx.wait();
+    let o = finish(rx);
     assert!(!o.status.success(), "no message may be served");
     assert!(o.stdout.is_empty());
     let err = String::from_utf8_lossy(&o.stderr);
@@ -192,11 +144,11 @@ fn allow_uid_refuses_other_users_and_logs_them() {
 
 #[test]
 fn relay_moves_fifo_messages_to_a_tcp_listener_in_order() {
-    let dir = Dir::new("relay");
+    let dir = TestDir::new("relay");
     let fifo = dir.join("in.fifo");
     let port = free_port();
     let n = 500;
-    let rx = Kid::spawn(ipcx().args([
+    let rx = spawn(ipcx().args([
         "recv",
         &format!("tcp:127.0.0.1:{port}"),
         "--listen",
@@ -205,7 +157,7 @@ fn relay_moves_fifo_messages_to_a_tcp_listener_in_order() {
         "--timeout",
         "30s",
     ]));
-    let relay = Kid::spawn(ipcx().args([
+    let relay = spawn(ipcx().args([
         "relay",
         &format!("fifo:{}", fifo.display()),
         &format!("tcp:127.0.0.1:{port}"),
@@ -223,8 +175,8 @@ fn relay_moves_fifo_messages_to_a_tcp_listener_in_order() {
     }
     tx.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     assert!(tx.wait().unwrap().success());
-    assert_eq!(stdout(&rx.wait()), input, "all messages, whole and in order");
-    let r = relay.wait();
+    assert_eq!(stdout(&finish(rx)), input, "all messages, whole and in order");
+    let r = finish(relay);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(String::from_utf8_lossy(&r.stderr).contains(&format!("{n} message(s) moved")));
     assert!(!fifo.exists(), "the relay removes the FIFO it created");
@@ -252,15 +204,15 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 #[test]
 fn a_server_out_of_descriptors_does_not_spin_and_keeps_serving() {
-    let dir = Dir::new("emfile");
+    let dir = TestDir::new("emfile");
     let path = dir.join("s.sock");
     let a = format!("unix:{}", path.display());
     let exe = env!("CARGO_BIN_EXE_ipcx");
-    let rx = Kid::spawn(Command::new("sh").args([
+    let rx = spawn(Command::new("sh").args([
         "-c",
         &format!("ulimit -n 12 && exec {exe} recv {a} --listen --count 1 --timeout 20s"),
     ]));
-    let pid = rx.0.as_ref().unwrap().id();
+    let pid = rx.id();
     wait_for(&path);
     // More clients than the server has descriptors for.
     let mut clients: Vec<std::os::unix::net::UnixStream> =
@@ -273,7 +225,7 @@ fn a_server_out_of_descriptors_does_not_spin_and_keeps_serving() {
     // The clients it did accept are still served.
     clients[0].write_all(&5u32.to_le_bytes()).unwrap();
     clients[0].write_all(b"first").unwrap();
-    let o = rx.wait();
+    let o = finish(rx);
     assert_eq!(stdout(&o), "first\n");
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot accept a client"));
 }
@@ -283,10 +235,10 @@ fn a_server_out_of_descriptors_does_not_spin_and_keeps_serving() {
 /// `bind` to `listen` with nobody listening, and such a client got "connection refused".)
 #[test]
 fn a_socket_file_appears_only_when_its_server_listens() {
-    let dir = Dir::new("ready");
+    let dir = TestDir::new("ready");
     for i in 0..25 {
         let path = dir.join(&format!("s{i}.sock"));
-        let rx = Kid::spawn(ipcx().args([
+        let rx = spawn(ipcx().args([
             "recv",
             &format!("unix:{}", path.display()),
             "--listen",
@@ -305,8 +257,8 @@ fn a_socket_file_appears_only_when_its_server_listens() {
             .unwrap_or_else(|e| panic!("round {i}: the file was there but connect failed: {e}"));
         c.write_all(&2u32.to_le_bytes()).unwrap();
         c.write_all(b"ok").unwrap();
-        assert_eq!(stdout(&rx.wait()), "ok\n");
-        let left: Vec<_> = std::fs::read_dir(&dir.0).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(stdout(&finish(rx)), "ok\n");
+        let left = dir_names(dir.path());
         assert!(left.is_empty(), "the server left files behind: {left:?}");
     }
 }
@@ -315,13 +267,13 @@ fn a_socket_file_appears_only_when_its_server_listens() {
 /// in use, and none takes the winner's file for a stale one and replaces it.
 #[test]
 fn servers_racing_for_one_path_leave_exactly_one_live() {
-    let dir = Dir::new("race");
+    let dir = TestDir::new("race");
     for i in 0..10 {
         let path = dir.join(&format!("r{i}.sock"));
         let a = format!("unix:{}", path.display());
-        let mut kids: Vec<Kid> = (0..3)
+        let mut kids: Vec<ChildGuard> = (0..3)
             .map(|_| {
-                Kid::spawn(ipcx().args(["recv", &a, "--listen", "--count", "1", "--timeout", "5s"]))
+                spawn(ipcx().args(["recv", &a, "--listen", "--count", "1", "--timeout", "5s"]))
             })
             .collect();
         wait_for(&path);
@@ -335,7 +287,7 @@ fn servers_racing_for_one_path_leave_exactly_one_live() {
         c.write_all(&3u32.to_le_bytes()).unwrap();
         c.write_all(b"won").unwrap();
         for (k, kid) in kids.into_iter().enumerate() {
-            let o = kid.wait();
+            let o = finish(kid);
             if k == running[0] {
                 assert_eq!(stdout(&o), "won\n");
             } else {

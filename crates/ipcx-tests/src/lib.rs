@@ -59,6 +59,16 @@ impl Drop for TestDir {
     }
 }
 
+/// The names in a directory, sorted.
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
 /// A child process killed and reaped on drop, so a failing test leaves no process behind.
 #[derive(Debug)]
 pub struct ChildGuard(pub Option<Child>);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ipcx::mmap::log::{self, LogConfig, LogReader, LogWriter};
 use ipcx::mmap::{MapOptions, Mapping};
 use ipcx::{ErrorKind, Receiver, Sender, Wait};
-use ipcx_tests::{check_pattern, rand, spawn, TestDir};
+use ipcx_tests::{check_pattern, dir_names, rand, spawn, TestDir};
 
 const LOGPEER: &str = env!("CARGO_BIN_EXE_ipcx-logpeer");
 const TESTPEER: &str = env!("CARGO_BIN_EXE_ipcx-testpeer");
@@ -97,15 +97,9 @@ fn append_after_crashes(base: &str, addr: &str, next: u64) -> Vec<Vec<u8>> {
     read_all(base)
 }
 
-/// The names in a directory.
-fn file_names(dir: &Path) -> Vec<String> {
-    let names = std::fs::read_dir(dir).unwrap();
-    names.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
-}
-
 /// No half-made segment or log directory (`.NAME.tmp-...`) is left in `dir`.
 fn assert_no_temporaries(dir: &Path) {
-    let names = file_names(dir);
+    let names = dir_names(dir);
     assert!(!names.iter().any(|n| n.contains(".tmp-")), "left behind: {names:?}");
 }
 
@@ -123,7 +117,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_record() {
     let records = append_after_crashes(&base, &addr, next);
     assert_eq!(records.len() as u64, next + 1);
     assert_eq!(check_pattern(records.last().unwrap()), Ok(next));
-    assert!(file_names(&path).len() > 4, "the log should have rolled over several segments");
+    assert!(dir_names(&path).len() > 4, "the log should have rolled over several segments");
     // No half-made segment or log directory is left behind by the kills.
     assert_no_temporaries(&path);
     assert_no_temporaries(dir.path());
@@ -142,7 +136,7 @@ fn kill_9_while_segments_are_recycled_keeps_every_retained_record() {
     assert_eq!(check_pattern(records.last().unwrap()), Ok(next));
     assert!(check_pattern(&records[0]).unwrap() > 0, "retention never removed a segment");
     assert_no_temporaries(&path);
-    let names = file_names(&path);
+    let names = dir_names(&path);
     assert_eq!(names.iter().filter(|n| n.ends_with(".seg")).count(), 3, "{names:?}");
 }
 

@@ -271,10 +271,9 @@ fn with_wait<S: StreamIo, T>(
         // Read without blocking a few times (`sys::spin_tries`), then block in the read
         // itself. A reply that comes within the spin is taken without the reader's wake-up
         // latency, and a peer streaming to a reader that stays awake pays no wake-up per
-        // write. The spin reads
-        // rather than polls: a single `poll` on a pipe makes the kernel call the reader's
-        // wake-up on every later write (`pipe->poll_usage`, Linux 5.16+), which cost the
-        // writer about 15% of its small-message throughput.
+        // write. The spin reads rather than polls: a single `poll` on a pipe makes the
+        // kernel call the reader's wake-up on every later write (`pipe->poll_usage`, Linux
+        // 5.16+), which cost the writer about 15% of its small-message throughput.
         return sys::spin_tries(|| op(io, true)).unwrap_or_else(|| op(io, false));
     }
     let deadline = match wait {

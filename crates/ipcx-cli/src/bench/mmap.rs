@@ -110,14 +110,13 @@ impl Lane for MmapLogLane {
         }
         let (a, b) = (dir.join(format!("{tag}-a.log")), dir.join(format!("{tag}-b.log")));
         let mut made = Remove(vec![a.clone(), b.clone()]);
-        let (child_a, child_b) = if self.sync {
+        let opts = if self.sync {
             // Every message is synced: the disk sets the pace, no reader lags, and a
             // fresh log per measurement measures what a user gets.
             for p in [&a, &b] {
                 ipcx::mmap::log::create(p, &LogConfig::default())?;
             }
-            let opts = "?sync=always&retain=64";
-            (format!("mmap:{}{opts}", a.display()), format!("mmap:{}{opts}", b.display()))
+            "?sync=always&retain=64".to_owned()
         } else {
             for p in [&a, &b] {
                 fill_past_retention(p, size)?;
@@ -126,9 +125,10 @@ impl Lane for MmapLogLane {
             MapOptions::new().create(true).len(PROGRESS_LEN).open(&progress)?;
             made.0.push(progress.clone());
             // `progress` is the last option: [`Paced::open`] takes it off.
-            let opts = format!("?retain={RETAIN}&progress={}", progress.display());
-            (format!("mmap:{}{opts}", a.display()), format!("mmap:{}{opts}", b.display()))
+            format!("?retain={RETAIN}&progress={}", progress.display())
         };
+        let (child_a, child_b) =
+            (format!("mmap:{}{opts}", a.display()), format!("mmap:{}{opts}", b.display()));
         let (pa, pb) = (child_a.clone(), child_b.clone());
         let paced = !self.sync;
         let open_parent: Box<dyn FnOnce() -> Result<Box<dyn Endpoint>>> = Box::new(move || {
@@ -164,6 +164,8 @@ pub const PACE_EVERY: u64 = 256;
 /// The progress mapping: the child's "reader open" flag, then each side's received count.
 const PROGRESS_LEN: usize = 64;
 const READY: usize = 0;
+const CHILD_RECEIVED: usize = 8;
+const PARENT_RECEIVED: usize = 16;
 
 /// Make the log at `dir` and append records of `size` bytes until it has recycled a
 /// segment: all [`RETAIN`] segments exist and their pages are in the page cache.
@@ -222,8 +224,13 @@ impl Paced {
                 }
             }
         }
-        let (mine, peers) = if side == Side::Child { (8, 16) } else { (16, 8) };
-        let window = (WINDOW / (size as u64 + 16)).max(2 * PACE_EVERY);
+        let (mine, peers) = match side {
+            Side::Child => (CHILD_RECEIVED, PARENT_RECEIVED),
+            Side::Parent => (PARENT_RECEIVED, CHILD_RECEIVED),
+        };
+        // A record is its header and its payload padded to 8 bytes.
+        let record = ipcx::mmap::log::RECORD_HEADER + (size as u64).next_multiple_of(8);
+        let window = (WINDOW / record).max(2 * PACE_EVERY);
         Ok(Paced { inner, progress, mine, peers, sent: 0, received: 0, window })
     }
 }

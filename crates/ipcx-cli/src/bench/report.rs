@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::units::{fmt_ns, fmt_size};
+use super::units::{fmt_ns, fmt_rate, fmt_size};
 use super::{LaneResult, Ratio};
 
 /// The classic textbook comparison of one mechanism.
@@ -104,19 +104,6 @@ pub fn classic(name: &str) -> Classic {
             ..c("hardware ceiling: copy speed", "memory", "bytes", "-", "1 machine", false)
         },
         _ => c("-", "-", "-", "-", "-", false),
-    }
-}
-
-/// Messages per second, to three significant figures with k/M.
-pub fn fmt_rate(r: f64) -> String {
-    if r.is_nan() {
-        "-".into()
-    } else if r >= 1e6 {
-        format!("{:.2}M", r / 1e6)
-    } else if r >= 1e3 {
-        format!("{:.1}k", r / 1e3)
-    } else {
-        format!("{r:.0}")
     }
 }
 

@@ -43,6 +43,19 @@ pub fn fmt_ns(ns: f64) -> String {
     }
 }
 
+/// Messages per second, to three significant figures with k/M.
+pub fn fmt_rate(r: f64) -> String {
+    if r.is_nan() {
+        "-".into()
+    } else if r >= 1e6 {
+        format!("{:.2}M", r / 1e6)
+    } else if r >= 1e3 {
+        format!("{:.1}k", r / 1e3)
+    } else {
+        format!("{r:.0}")
+    }
+}
+
 /// A byte count as B, KiB or MiB.
 pub fn fmt_size(n: usize) -> String {
     if n >= 1 << 20 && n % (1 << 20) == 0 {
@@ -51,5 +64,26 @@ pub fn fmt_size(n: usize) -> String {
         format!("{} KiB", n >> 10)
     } else {
         format!("{n} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_of_known_figures() {
+        assert_eq!(fmt_ns(240.0), "240 ns");
+        assert_eq!(fmt_ns(1_380.0), "1.38 µs");
+        assert_eq!(fmt_ns(2_170_000.0), "2.17 ms");
+        assert_eq!(fmt_ns(3.5e9), "3.50 s");
+        assert_eq!(fmt_ns(f64::NAN), "-");
+        assert_eq!(fmt_rate(18_430_000.0), "18.43M");
+        assert_eq!(fmt_rate(632_300.0), "632.3k");
+        assert_eq!(fmt_rate(999.0), "999");
+        assert_eq!(fmt_size(65536), "64 KiB");
+        assert_eq!(fmt_size(100), "100 B");
+        assert_eq!(parse_size("1K"), Ok(1024));
+        assert!(parse_size("0").is_err() && parse_size("17M").is_err());
     }
 }

@@ -314,7 +314,17 @@ fn check_reader_name(r: &str) -> std::result::Result<(), String> {
 /// A record's checksum: CRC-32C over the segment number (8 bytes), the length field, then
 /// the payload.
 pub fn record_crc(seq: u64, len: [u8; 4], payload: &[u8]) -> u32 {
-    crc::update(crc::update(crc::crc32c(&seq.to_le_bytes()), &len), payload)
+    salted_crc(seq_salt(seq), len, payload)
+}
+
+/// The CRC-32C of a segment number: where each of its records' checksums starts.
+fn seq_salt(seq: u64) -> u32 {
+    crc::crc32c(&seq.to_le_bytes())
+}
+
+/// [`record_crc`] from the segment's [`seq_salt`], which a segment computes once.
+fn salted_crc(salt: u32, len: [u8; 4], payload: &[u8]) -> u32 {
+    crc::update(crc::update(salt, &len), payload)
 }
 
 fn pad8(n: u64) -> u64 {
@@ -392,6 +402,8 @@ struct Segment {
     map: Mapping,
     seq: u64,
     cap: u64,
+    /// [`seq_salt`] of `seq`, the start of every record checksum in this segment.
+    salt: u32,
 }
 
 /// (device, inode) of a mapping's file.
@@ -530,7 +542,7 @@ impl Segment {
                 map.len()
             )));
         }
-        Ok(Segment { map, seq, cap })
+        Ok(Segment { map, seq, cap, salt: seq_salt(seq) })
     }
 
     /// Make segment `seq` in `dir`: a temporary file, space reserved, header written,
@@ -574,7 +586,7 @@ impl Segment {
     /// Write a fresh header into `map` (a file of `cap` bytes, under a temporary name)
     /// for segment `seq`: no records, not sealed.
     fn init(map: Mapping, seq: u64, cap: u64, durable: bool) -> Result<Segment> {
-        let seg = Segment { map, seq, cap };
+        let seg = Segment { map, seq, cap, salt: seq_salt(seq) };
         // The number first: a reader still on a recycled segment's earlier life sees it
         // change before anything else does.
         seg.word64(H_SEQ).store(seq, SeqCst);
@@ -670,24 +682,27 @@ impl Segment {
         }
     }
 
-    /// Read and verify the record at `off` (below `end`), payload into `buf`.
+    /// Read and verify the record at `off` (below `end`), payload into `buf` (left empty
+    /// when the record is bad).
     fn record(&self, off: u64, end: u64, buf: &mut Vec<u8>) -> std::result::Result<u64, Bad> {
+        buf.clear();
         if off + RECORD_HEADER > end {
             return Err(Bad::Length);
         }
+        let r = self.region();
         let mut h = [0u8; 8];
-        self.region().read(off as usize, &mut h);
+        if !r.read(off as usize, &mut h) {
+            return Err(Bad::Length);
+        }
         let len = u32::from_le_bytes(h[..4].try_into().expect("4 bytes"));
         let stored = u32::from_le_bytes(h[4..].try_into().expect("4 bytes"));
         let next = off + RECORD_HEADER + pad8(u64::from(len));
-        if next > end {
+        if next > end || !r.read_append((off + RECORD_HEADER) as usize, len as usize, buf) {
             return Err(Bad::Length);
         }
-        buf.clear();
-        buf.resize(len as usize, 0);
-        self.region().read((off + RECORD_HEADER) as usize, buf);
-        let sum = record_crc(self.seq, h[..4].try_into().expect("4 bytes"), buf);
+        let sum = salted_crc(self.salt, h[..4].try_into().expect("4 bytes"), buf);
         if sum != stored {
+            buf.clear();
             return Err(Bad::Checksum { stored, computed: sum, next });
         }
         Ok(next)
@@ -1242,7 +1257,7 @@ impl LogWriter {
         self.seg.check_file(&self.dir, "send")?;
         let off = self.end;
         let len = (msg.len() as u32).to_le_bytes();
-        let sum = record_crc(self.seg.seq, len, msg);
+        let sum = salted_crc(self.seg.salt, len, msg);
         let r = self.seg.region();
         r.write((off + RECORD_HEADER) as usize, msg);
         let pad = (rec - RECORD_HEADER) as usize - msg.len();
@@ -1599,35 +1614,14 @@ impl LogReader {
         end: u64,
         buf: &mut Vec<u8>,
     ) -> Result<std::result::Result<u64, Bad>> {
-        if off + RECORD_HEADER > end {
-            return Ok(Err(Bad::Length));
-        }
         // `end` lies inside the segment (checked when it was loaded, after the one `fstat`
         // that stands in for the SIGBUS guard where it is missing), so the copies are in
-        // bounds; a truncation during them is caught by the guard and checked after.
+        // bounds; a truncation during them is caught by the guard, and reported as such
+        // rather than as the damage it leaves.
         let seg = self.seg.as_ref().expect("a segment is open");
-        let r = seg.region();
-        let mut h = [0u8; 8];
-        if !r.read(off as usize, &mut h) {
-            return Ok(Err(Bad::Length));
-        }
-        let len = u32::from_le_bytes(h[..4].try_into().expect("4 bytes"));
-        let stored = u32::from_le_bytes(h[4..].try_into().expect("4 bytes"));
-        let next = off + RECORD_HEADER + pad8(u64::from(len));
-        if next > end {
-            return Ok(Err(Bad::Length));
-        }
-        buf.clear();
-        if !r.read_append((off + RECORD_HEADER) as usize, len as usize, buf) {
-            return Ok(Err(Bad::Length));
-        }
+        let record = seg.record(off, end, buf);
         seg.check_truncated(&self.dir, "recv")?;
-        let sum = record_crc(seg.seq, h[..4].try_into().expect("4 bytes"), buf);
-        if sum != stored {
-            buf.clear();
-            return Ok(Err(Bad::Checksum { stored, computed: sum, next }));
-        }
-        Ok(Ok(next))
+        Ok(record)
     }
 
     fn receive(&mut self, buf: &mut Vec<u8>, wait: Wait) -> Result<()> {

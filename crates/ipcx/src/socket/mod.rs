@@ -200,13 +200,8 @@ impl Packet {
             ));
         }
         let bufs = [IoSlice::new(msg)];
-        let flags = |nonblock| libc::MSG_NOSIGNAL | nb(nonblock);
         with_wait(self.fd.as_fd(), libc::POLLOUT, wait, |nonblock| {
-            if fds.is_empty() {
-                ss::send(self.fd.as_fd(), &bufs, flags(nonblock))
-            } else {
-                ss::send_with_fds(self.fd.as_fd(), &bufs, fds, flags(nonblock))
-            }
+            ss::send_with_fds(self.fd.as_fd(), &bufs, fds, libc::MSG_NOSIGNAL | nb(nonblock))
         })
         .map(drop)
         .map_err(|e| send_err(name, e))

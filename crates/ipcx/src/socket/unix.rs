@@ -244,18 +244,17 @@ fn bind_file(
     // Two tries after removing a stale file: a third server may take the name meanwhile.
     for _ in 0..3 {
         let placed = match sys::rename_noreplace(&tmp, path) {
-            // A file system without RENAME_NOREPLACE: a hard link never replaces either.
+            Ok(()) => {
+                guard.0 = None;
+                Ok(())
+            }
+            // A file system without RENAME_NOREPLACE: a hard link never replaces either
+            // (and the guard removes the temporary name).
             Err(Errno(libc::EINVAL | libc::ENOSYS)) => sys::link(&tmp, path),
             r => r,
         };
         match placed {
-            Ok(()) => {
-                let file = SocketFile::new(path, addr);
-                if sys::lstat(&tmp).is_err() {
-                    guard.0 = None;
-                }
-                return Ok(file);
-            }
+            Ok(()) => return Ok(SocketFile::new(path, addr)),
             Err(Errno(libc::EEXIST)) => remove_if_stale(addr, kind, sa, path)?,
             Err(e) => return Err(err(e)),
         }

@@ -381,23 +381,6 @@ unsafe fn crc32c_sse42(crc: u32, data: &[u8]) -> u32 {
     !c
 }
 
-/// `pread(2)`, retried on `EINTR`: reads file bytes without touching a mapping, so a file
-/// shrunk meanwhile gives a short read, never `SIGBUS`.
-pub fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> SysResult<usize> {
-    let off = libc::off_t::try_from(offset).map_err(|_| Errno(libc::EOVERFLOW))?;
-    loop {
-        // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `fd` is open.
-        let r = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), off) };
-        if r >= 0 {
-            return Ok(r as usize);
-        }
-        match Errno::last() {
-            Errno(libc::EINTR) => continue,
-            e => return Err(e),
-        }
-    }
-}
-
 impl Region {
     /// Load the aligned 32-bit word at `off` atomically (works on a read-only region).
     pub fn load_u32(&self, off: usize) -> Option<u32> {

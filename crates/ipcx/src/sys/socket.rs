@@ -299,27 +299,27 @@ fn msghdr(bufs: *mut libc::iovec, n: usize) -> libc::msghdr {
 /// `sendmsg(2)` of `bufs` with `flags` (`MSG_NOSIGNAL`, `MSG_DONTWAIT`), retried on `EINTR`.
 #[doc(alias = "sendmsg")]
 pub fn send(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>], flags: i32) -> SysResult<usize> {
-    let [one] = bufs else {
-        return send_with_fds(fd, bufs, &[], flags);
-    };
-    // One buffer: send(2), which skips importing an iovec array as sendmsg(2) must.
-    loop {
-        // SAFETY: `one` borrows valid memory for reads of its length; `fd` is open.
-        let r = unsafe { libc::send(fd.as_raw_fd(), one.as_ptr().cast(), one.len(), flags) };
-        match cvt_size(r) {
-            Err(Errno(libc::EINTR)) => continue,
-            other => return other,
-        }
-    }
+    send_with_fds(fd, bufs, &[], flags)
 }
 
-/// `sendmsg(2)` carrying `fds` as one `SCM_RIGHTS` message (none if empty).
+/// `sendmsg(2)` carrying `fds` as one `SCM_RIGHTS` message (none if empty); one buffer
+/// without descriptors goes out with `send(2)`, which skips importing an iovec array.
 pub fn send_with_fds(
     fd: BorrowedFd<'_>,
     bufs: &[IoSlice<'_>],
     fds: &[BorrowedFd<'_>],
     flags: i32,
 ) -> SysResult<usize> {
+    if let ([one], []) = (bufs, fds) {
+        loop {
+            // SAFETY: `one` borrows valid memory for reads of its length; `fd` is open.
+            let r = unsafe { libc::send(fd.as_raw_fd(), one.as_ptr().cast(), one.len(), flags) };
+            match cvt_size(r) {
+                Err(Errno(libc::EINTR)) => continue,
+                other => return other,
+            }
+        }
+    }
     let bytes = std::mem::size_of_val(fds);
     let space = if fds.is_empty() {
         0
