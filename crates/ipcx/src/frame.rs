@@ -625,7 +625,7 @@ impl<S: StreamIo> StreamReceiver<S> {
     fn read_exact_into(&mut self, out: &mut Vec<u8>, len: usize, wait: Wait) -> Result<()> {
         loop {
             let take = (len - out.len()).min(self.end - self.start);
-            out.extend_from_slice(&self.buffered()[..take]);
+            sys::extend_bytes(out, &self.buffered()[..take]);
             self.start += take;
             if out.len() == len {
                 return Ok(());
@@ -735,7 +735,7 @@ impl<S: StreamIo> StreamReceiver<S> {
             if let Some(i) = self.buffered()[scanned..].iter().position(|&b| b == b'\n') {
                 let line_end = scanned + i;
                 out.clear();
-                out.extend_from_slice(&self.buffered()[..line_end]);
+                sys::extend_bytes(out, &self.buffered()[..line_end]);
                 self.start += line_end + 1;
                 return Ok(());
             }
@@ -758,7 +758,7 @@ impl<S: StreamIo> StreamReceiver<S> {
                 }
                 // The last line had no newline: deliver it, as `cat` would print it.
                 out.clear();
-                out.extend_from_slice(self.buffered());
+                sys::extend_bytes(out, self.buffered());
                 self.start = self.end;
                 return Ok(());
             }
@@ -768,7 +768,7 @@ impl<S: StreamIo> StreamReceiver<S> {
     fn recv_raw(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<()> {
         out.clear();
         if self.start < self.end {
-            out.extend_from_slice(self.buffered());
+            sys::extend_bytes(out, self.buffered());
             self.start = self.end;
             return Ok(());
         }

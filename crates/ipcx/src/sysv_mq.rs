@@ -54,7 +54,7 @@
 use crate::address::{Address, SysvKey, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::mq::{self as raw, MsgBuf};
-use crate::sys::Errno;
+use crate::sys::{self, Errno};
 use crate::{Label, OpenOptions, Receiver, Sender, Wait};
 
 pub use crate::sys::mq::MsgStat as Status;
@@ -546,7 +546,7 @@ impl Queue {
             match r {
                 Ok(n) => {
                     buf.clear();
-                    buf.extend_from_slice(self.buf.payload(n));
+                    sys::extend_bytes(buf, self.buf.payload(n));
                     return Ok(self.buf.mtype());
                 }
                 Err(Errno(libc::E2BIG)) => {

@@ -2,8 +2,8 @@
 //!
 //! This module is allowed `unsafe` because shared memory cannot be reached otherwise. It
 //! upholds one rule: **no Rust reference to plain bytes of the region is ever formed**.
-//! Bytes are copied in and out with `ptr::copy_nonoverlapping` between the region and the
-//! caller's own buffers, and shared words are reached only as atomics
+//! Bytes are copied in and out with `sys::copy_bytes` (`ptr::copy_nonoverlapping` in
+//! 2 KiB pieces) between the region and the caller's own buffers, and shared words are reached only as atomics
 //! (`AtomicU32`/`AtomicU64`, whose interior mutability makes concurrent access by another
 //! process sound). Every offset is checked against the region's length first, so a bad
 //! offset is an error, never an access outside the mapping.
@@ -16,7 +16,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use crate::sys::shm::Mapping;
+use crate::sys::{self, shm::Mapping};
 
 #[derive(Debug)]
 enum Backing {
@@ -105,7 +105,7 @@ impl Region {
         self.check(off, out.len())?;
         // SAFETY: `off..off+len` lies inside the region (checked); `out` is the caller's
         // own memory, which cannot overlap a shared mapping or our heap buffer.
-        unsafe { std::ptr::copy_nonoverlapping(self.ptr.add(off), out.as_mut_ptr(), out.len()) };
+        unsafe { sys::copy_bytes(self.ptr.add(off), out.as_mut_ptr(), out.len()) };
         Ok(())
     }
 
@@ -119,7 +119,7 @@ impl Region {
         // `n` bytes of reserved, unshared capacity; after the copy those bytes are
         // initialised, so the new length is valid.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr.add(off), out.as_mut_ptr().add(old), n);
+            sys::copy_bytes(self.ptr.add(off), out.as_mut_ptr().add(old), n);
             out.set_len(old + n);
         }
         Ok(())
@@ -135,7 +135,7 @@ impl Region {
         // SAFETY: the destination lies inside the writable region (checked); `data` is
         // caller memory that does not overlap it. The region's memory is only ever reached
         // through raw pointers and atomics, so no reference is invalidated.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(off), data.len()) };
+        unsafe { sys::copy_bytes(data.as_ptr(), self.ptr.add(off), data.len()) };
         Ok(())
     }
 

@@ -118,9 +118,7 @@ impl Region {
         // Rust buffer. Another process may write the source bytes concurrently: the copy
         // then yields some mix of old and new bytes, which callers treat as untrusted
         // (checksums, bounds checks); no reference to the shared bytes outlives the call.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(off), buf.as_mut_ptr(), buf.len())
-        };
+        unsafe { super::copy_bytes(self.ptr.as_ptr().add(off), buf.as_mut_ptr(), buf.len()) };
         true
     }
 
@@ -136,7 +134,7 @@ impl Region {
         // so the new length is valid. Concurrent writers elsewhere can only change which
         // bytes are copied, as for `read`.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(off), out.as_mut_ptr().add(old), n);
+            super::copy_bytes(self.ptr.as_ptr().add(off), out.as_mut_ptr().add(old), n);
             out.set_len(old + n);
         }
         true
@@ -149,9 +147,7 @@ impl Region {
         }
         // SAFETY: the destination is inside a writable mapping (checked above) and does
         // not overlap `data`, which is ordinary Rust memory.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(off), data.len())
-        };
+        unsafe { super::copy_bytes(data.as_ptr(), self.ptr.as_ptr().add(off), data.len()) };
         true
     }
 

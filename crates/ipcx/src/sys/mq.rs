@@ -182,7 +182,7 @@ impl MsgBuf {
         // SAFETY: the buffer has room for `payload.len()` bytes after the first word
         // (reserved above), and the two regions cannot overlap (we own `words`).
         unsafe {
-            std::ptr::copy_nonoverlapping(
+            super::copy_bytes(
                 payload.as_ptr(),
                 self.words.as_mut_ptr().add(1).cast::<u8>(),
                 payload.len(),
