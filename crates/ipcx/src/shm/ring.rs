@@ -83,6 +83,8 @@ pub const MIN_CAPACITY: usize = 1 << 10;
 pub const MAX_CAPACITY: usize = 1 << 30;
 /// Bytes of a record header.
 pub const RECORD_HEADER: usize = 8;
+/// The cache line size the writer's store order is planned for (see `RingWriter::send`).
+const CACHE_LINE: usize = 64;
 
 const OFF_MAGIC: usize = 0;
 const OFF_VERSION: usize = 8;
@@ -812,8 +814,14 @@ impl RingWriter {
     #[inline]
     pub fn send(&mut self, msg: &[u8], wait: Wait) -> Result<()> {
         let mut g = self.reserve(msg.len(), wait)?;
-        g.write_at(0, msg)?;
-        g.commit();
+        // The payload bytes that share the header's cache line are stored last, together
+        // with the seal: the reader polls that line, and it moves to this core once for
+        // all of them instead of once for the first bytes and again for the seal.
+        let first = ((CACHE_LINE - g.off % CACHE_LINE) % CACHE_LINE).min(msg.len());
+        g.write_at(first, &msg[first..])?;
+        g.mark_next();
+        g.write_at(0, &msg[..first])?;
+        g.seal();
         Ok(())
     }
 
@@ -879,21 +887,32 @@ impl WriteGuard<'_> {
     /// Publish the message to the reader.
     #[inline]
     pub fn commit(self) {
-        // Seal the record (a release store of its header, after the payload), then publish
-        // the head. A reader polling the slot may take the record as soon as it sees the
-        // seal; the head is for a reader that looks there (and for the sleep handshake).
-        let hdr = self.off - RECORD_HEADER;
-        let word = header_word(self.len as u32, self.start);
-        // First mark the next header slot "not yet", so that the release store below
-        // publishes the mark along with the record. Unless the record fills the ring to
-        // the brim: then that slot still holds the header of the oldest record (unread,
-        // or read since), written exactly one lap ago, whose seal cannot match.
+        self.mark_next();
+        self.seal();
+    }
+
+    /// Mark the next header slot "not yet", so that the seal's release store publishes the
+    /// mark along with the record. Unless the record fills the ring to the brim: then that
+    /// slot still holds the header of the oldest record (unread, or read since), written
+    /// exactly one lap ago, whose seal cannot match.
+    #[inline]
+    fn mark_next(&self) {
         if self.new_head + MARK - self.w.cached_tail <= self.w.end.cap as u64 {
             let next = HEADER_LEN + (self.new_head & self.w.end.mask) as usize;
             if let Ok(w) = self.w.end.region.u64_at(next) {
                 w.store(NOT_YET, Relaxed);
             }
         }
+    }
+
+    /// Seal the record (a release store of its header, after the payload and the mark),
+    /// then publish the head. A reader polling the slot may take the record as soon as it
+    /// sees the seal; the head is for a reader that looks there (and for the sleep
+    /// handshake).
+    #[inline]
+    fn seal(self) {
+        let hdr = self.off - RECORD_HEADER;
+        let word = header_word(self.len as u32, self.start);
         // The slot was bounds-checked by `reserve` (the payload lies after it).
         if let Ok(w) = self.w.end.region.u64_at(hdr) {
             w.store(word, Release);
