@@ -335,11 +335,15 @@ fn segment_inodes(log: &Path) -> Vec<(u64, u64)> {
 fn retention_recycles_segments_and_a_following_reader_misses_nothing() {
     let dir = TestDir::new("mmap-recycle");
     let path = dir.join("r.log");
-    let addr = format!("mmap:{}?segment=16384&retain=3", path.display());
+    let addr = format!("mmap:{}?segment=16K&retain=3", path.display());
     let back = format!("mmap:{}", dir.join("back.log").display());
     let mut tx = ipcx::open_sender(&addr).unwrap();
     drop(ipcx::open_sender(&back).unwrap());
     let first_inode = segment_inodes(&path)[0].1;
+    // `segment=16K` made 16384-byte segment files.
+    for name in dir_names(&path).iter().filter(|n| n.ends_with(".seg")) {
+        assert_eq!(std::fs::metadata(path.join(name)).unwrap().len(), 16384, "{name}");
+    }
     // Another process reads the log and echoes every record into a second log. This one
     // writes 6000 records of up to 300 bytes (about 60 segments) and keeps at most 100
     // (about one segment) unechoed, so the reader stays within the two segments retention

@@ -240,8 +240,10 @@ fn bad_input_gives_clear_errors_and_leaves_nothing() {
     // A ring of another capacity.
     drop(seg);
     assert!(!dev_shm(&name).exists());
-    let ring = Ring::create(&format!("shm:{name}?capacity=4096")).unwrap();
-    let e = ipcx::open_sender(&format!("shm:{name}?capacity=8192")).err().unwrap();
+    // (Byte counts take K, M and G: 4K is 4096.)
+    let ring = Ring::create(&format!("shm:{name}?capacity=4K")).unwrap();
+    assert_eq!(ring.segment().len(), ipcx::shm::ring::segment_len(4096));
+    let e = ipcx::open_sender(&format!("shm:{name}?capacity=8K")).err().unwrap();
     assert!(e.to_string().contains("4096") && e.to_string().contains("8192"), "{e}");
     // A ring of another layout version.
     let other = ipcx::shm::ring::VERSION + 1;

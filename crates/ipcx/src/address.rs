@@ -235,8 +235,11 @@ impl Address {
         if keys == STREAM_KEYS || keys.contains(&"framing") {
             addr.framing()?;
         }
-        for key in ["max", "maxmsg", "msgsize", "capacity", "segment", "retain", "atomic"] {
+        for key in ["maxmsg", "retain", "atomic"] {
             addr.param_u64(key)?;
+        }
+        for key in BYTE_KEYS {
+            addr.param_bytes(key)?;
         }
         Ok(addr)
     }
@@ -296,6 +299,24 @@ impl Address {
             .transpose()
     }
 
+    /// A byte count option (`capacity=`, `segment=`, `max=`, `msgsize=`, `qbytes=`), if
+    /// given: a whole number, or one with a `K`, `M` or `G` suffix for KiB, MiB or GiB
+    /// (`capacity=4M`).
+    pub fn param_bytes(&self, key: &str) -> Result<Option<u64>> {
+        self.param(key)
+            .map(|v| {
+                parse_bytes(v).ok_or_else(|| {
+                    Error::address(
+                        &self.to_string(),
+                        format!(
+                            "option `{key}={v}` is not a byte count: a whole number, or one with K, M or G for KiB, MiB or GiB (such as 65536 or 64K)"
+                        ),
+                    )
+                })
+            })
+            .transpose()
+    }
+
     /// A signed option, if given.
     pub fn param_i64(&self, key: &str) -> Result<Option<i64>> {
         self.param(key)
@@ -328,7 +349,7 @@ impl Address {
 
     /// The framing of a byte stream (`framing=`, `max=`); length-prefixed by default.
     pub fn framing(&self) -> Result<Framing> {
-        let max = self.param_u64("max")?;
+        let max = self.param_bytes("max")?;
         let framing = match self.param("framing") {
             None => Framing::default(),
             Some(v) => {
@@ -378,6 +399,21 @@ impl fmt::Display for Address {
 
 fn path_body(body: &str) -> Option<PathBuf> {
     (!body.is_empty()).then(|| PathBuf::from(body))
+}
+
+/// The options that take a byte count ([`Address::param_bytes`]).
+const BYTE_KEYS: [&str; 5] = ["max", "msgsize", "capacity", "segment", "qbytes"];
+
+/// A byte count: a number ([`parse_u64`]) with an optional binary `K`, `M` or `G` suffix.
+fn parse_bytes(v: &str) -> Option<u64> {
+    let (num, shift) = match v.as_bytes().last()? {
+        b'K' | b'k' => (&v[..v.len() - 1], 10),
+        b'M' | b'm' => (&v[..v.len() - 1], 20),
+        b'G' | b'g' => (&v[..v.len() - 1], 30),
+        _ => (v, 0),
+    };
+    let n = parse_u64(num)?;
+    n.checked_mul(1 << shift)
 }
 
 fn parse_u64(v: &str) -> Option<u64> {
@@ -534,7 +570,11 @@ mod tests {
             ("fifo:/x?bogus=1", "unknown option `bogus`"),
             ("fifo:/x?framing=fixed:0", "fixed"),
             ("fifo:/x?framing=zip", "framing"),
-            ("fifo:/x?max=-1", "whole number"),
+            ("fifo:/x?max=-1", "not a byte count"),
+            ("shm:/r?capacity=4X", "not a byte count"),
+            ("shm:/r?capacity=K", "not a byte count"),
+            ("mmap:/l?segment=99999999999G", "not a byte count"),
+            ("mmap:/l?retain=2K", "whole number"),
             ("fifo:/x?mode", "has no value"),
         ] {
             let e = Address::parse(s).expect_err(s);
@@ -549,5 +589,20 @@ mod tests {
         assert_eq!(a.mode().unwrap(), 0o640);
         assert_eq!(a.framing().unwrap(), Framing::Length { max: 100 });
         assert_eq!(Address::parse("fifo:/x").unwrap().mode().unwrap(), 0o600);
+    }
+
+    #[test]
+    fn byte_counts_take_binary_suffixes() {
+        for (v, want) in [("4096", 4096), ("0x1000", 4096), ("64K", 64 << 10), ("64k", 64 << 10)]
+            .into_iter()
+            .chain([("8M", 8 << 20), ("1G", 1 << 30), ("0x10K", 16 << 10)])
+        {
+            let a = Address::parse(&format!("shm:/r?capacity={v}")).unwrap();
+            assert_eq!(a.param_bytes("capacity").unwrap(), Some(want), "{v}");
+        }
+        let a = Address::parse("fifo:/x?max=2K").unwrap();
+        assert_eq!(a.framing().unwrap(), Framing::Length { max: 2048 });
+        // Counts are not sizes: no suffix there.
+        assert!(Address::parse("posix-mq:/q?maxmsg=1K").is_err());
     }
 }

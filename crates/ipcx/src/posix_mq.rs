@@ -547,7 +547,7 @@ fn open_queue(addr: &Address, opts: &OpenOptions, access: Access) -> Result<Queu
     if let Some(n) = addr.param_u64("maxmsg")? {
         b = b.max_messages(n);
     }
-    if let Some(n) = addr.param_u64("msgsize")? {
+    if let Some(n) = addr.param_bytes("msgsize")? {
         b = b.message_size(n);
     }
     let mut q = if opts.create { b.open_or_create()? } else { b.open()? };

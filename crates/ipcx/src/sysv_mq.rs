@@ -650,10 +650,10 @@ fn key_of(addr: &Address) -> Result<&SysvKey> {
 
 fn open_queue(addr: &Address, opts: &OpenOptions, access: u32) -> Result<Queue> {
     let mut b = Builder::new(key_of(addr)?.clone()).mode(addr.mode()?).access(access);
-    if let Some(q) = addr.param_u64("qbytes")? {
+    if let Some(q) = addr.param_bytes("qbytes")? {
         b = b.byte_limit(q);
     }
-    if let Some(m) = addr.param_u64("max")? {
+    if let Some(m) = addr.param_bytes("max")? {
         b = b.max_message(usize::try_from(m).unwrap_or(usize::MAX));
     }
     let mut q = if opts.create { b.open_or_create()? } else { b.open()? };

@@ -264,7 +264,7 @@ impl LogConfig {
                 bad(format!("sync `{v}` is not none, always, a message count N >= 1, or an interval such as 100ms or 2s"))
             })?,
         };
-        let segment = a.param_u64("segment")?;
+        let segment = a.param_bytes("segment")?;
         if let Some(s) = segment {
             if !(MIN_SEGMENT..=MAX_SEGMENT).contains(&s) {
                 return Err(bad(format!(

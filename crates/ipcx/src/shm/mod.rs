@@ -65,7 +65,7 @@ pub struct Ring {
 }
 
 fn capacity_of(addr: &Address) -> Result<Option<usize>> {
-    Ok(addr.param_u64("capacity")?.map(|c| usize::try_from(c).unwrap_or(usize::MAX)))
+    Ok(addr.param_bytes("capacity")?.map(|c| usize::try_from(c).unwrap_or(usize::MAX)))
 }
 
 fn mode_of(addr: &Address) -> Result<WaitMode> {

@@ -941,7 +941,7 @@ fn kind_of(addr: &Address) -> Result<SockKind> {
 
 fn packet_max(addr: &Address) -> Result<usize> {
     Ok(addr
-        .param_u64("max")?
+        .param_bytes("max")?
         .map_or(DEFAULT_MAX_PACKET, |m| usize::try_from(m).unwrap_or(usize::MAX)))
 }
 
