@@ -347,6 +347,56 @@ fn a_duplex_channel_is_two_rings_and_leaves_nothing_behind() {
     assert!(!dev_shm(&a).exists() && !dev_shm(&b).exists());
 }
 
+/// Whether any byte of the ring's data area past the first `EARLY_WRAP` bytes and one
+/// record of `slack` bytes was ever written (a fresh segment is all zeros).
+fn written_past_early_wrap(ring: &Ring, slack: usize) -> bool {
+    use ipcx::shm::ring::{EARLY_WRAP, HEADER_LEN};
+    let seg = ring.segment();
+    let mut rest = vec![0u8; seg.len() - HEADER_LEN - EARLY_WRAP - slack];
+    seg.read_bytes(HEADER_LEN + EARLY_WRAP + slack, &mut rest).unwrap();
+    rest.iter().any(|&b| b != 0)
+}
+
+/// A request/reply exchange keeps to the start of the ring (the writer wraps early when
+/// its reader has taken everything, so the lines stay in the caches), and a stream whose
+/// reader lags still uses the whole ring.
+#[test]
+fn request_reply_keeps_to_the_start_of_the_ring_and_streams_use_all_of_it() {
+    let (a, b) =
+        (format!("shm:{}?capacity=64K", shm_name()), format!("shm:{}?capacity=64K", shm_name()));
+    let (ra, rb) = (Ring::create(&a).unwrap(), Ring::create(&b).unwrap());
+    let echo = spawn(peer().args(["echo", &a, &b]));
+    let mut tx = ipcx::open_sender(&a).unwrap();
+    let mut rx = ipcx::open_receiver(&b).unwrap();
+    let (mut m, mut buf) = (Vec::new(), Vec::new());
+    // About 420 KB of records: more than six laps of a 64 KiB ring.
+    for seq in 0..2000u64 {
+        ipcx_tests::pattern_message(seq, 100 + (seq as usize * 37) % 200, &mut m);
+        tx.send(&m).unwrap();
+        rx.recv_timeout_into(&mut buf, Duration::from_secs(20)).unwrap();
+        assert_eq!(check_pattern(&buf), Ok(seq));
+    }
+    tx.send(b"").unwrap();
+    finish(echo, "echo");
+    assert!(!written_past_early_wrap(&ra, 512), "requests went past the first 8 KiB");
+    assert!(!written_past_early_wrap(&rb, 512), "replies went past the first 8 KiB");
+
+    // A stream the reader has not caught up with goes on through the whole ring.
+    let c = format!("shm:{}?capacity=64K", shm_name());
+    let rc = Ring::create(&c).unwrap();
+    let mut tx = ipcx::open_sender(&c).unwrap();
+    let mut rx = ipcx::open_receiver(&c).unwrap();
+    for seq in 0..250u64 {
+        ipcx_tests::pattern_message(seq, 200, &mut m);
+        tx.send(&m).unwrap();
+    }
+    assert!(written_past_early_wrap(&rc, 512), "a stream of 52 KB stayed in 8 KiB");
+    for seq in 0..250u64 {
+        rx.recv_timeout_into(&mut buf, Duration::from_secs(5)).unwrap();
+        assert_eq!(check_pattern(&buf), Ok(seq));
+    }
+}
+
 fn start_time(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let rest = &s[s.rfind(')').unwrap() + 1..];

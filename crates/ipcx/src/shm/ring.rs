@@ -24,7 +24,8 @@
 //! `n`, then the check `!n ^ (p >> 3) as u32`, sealing it to that position) and the
 //! payload padded to 8 bytes. Where a record does not fit before the
 //! end of the data area, the writer puts a wrap marker (length `0xFFFF_FFFF`, check 0) and
-//! the record starts at offset 0. A message is at most `capacity / 2 - 8` bytes, which
+//! the record starts at offset 0; it also wraps early, past the first [`EARLY_WRAP`] bytes,
+//! when it finds the reader has taken everything (see `RingWriter::wrap_early`). A message is at most `capacity / 2 - 8` bytes, which
 //! guarantees it always fits once the reader has caught up.
 //!
 //! **Publication and wake-up.** The writer copies the payload, then stores the record's
@@ -109,6 +110,10 @@ const WRAP: u32 = u32::MAX;
 const NOT_YET: u64 = u64::MAX;
 /// The size of the [`NOT_YET`] mark.
 const MARK: u64 = RECORD_HEADER as u64;
+
+/// Past this offset in the data area a writer that finds the ring empty wraps to its
+/// start (see `RingWriter::wrap_early`), for records of at most a quarter of it.
+pub const EARLY_WRAP: usize = 8 << 10;
 
 /// How long a blocked side spins before it sleeps (blocking mode).
 pub const SPIN_FOR: Duration = Duration::from_micros(30);
@@ -627,6 +632,8 @@ pub struct RingWriter {
     head: u64,
     cached_tail: u64,
     max: usize,
+    /// The lap (`head / capacity`) in which the writer last looked whether to wrap early.
+    looked_lap: u64,
 }
 
 /// The reading end of a ring.
@@ -663,7 +670,7 @@ impl RingWriter {
                 end.word64(OFF_HEAD).swap(head, SeqCst);
             }
         }
-        let mut w = RingWriter { end, head, cached_tail: tail, max };
+        let mut w = RingWriter { end, head, cached_tail: tail, max, looked_lap: u64::MAX };
         w.check_indices(tail, "open")?;
         w.head = head;
         Ok(w)
@@ -705,7 +712,7 @@ impl RingWriter {
     fn room(&mut self, need: usize, reload: bool) -> Result<Option<u64>> {
         let pos = (self.head & self.end.mask) as usize;
         let till_end = self.end.cap - pos;
-        let skip = if need > till_end { till_end as u64 } else { 0 };
+        let skip = if need > till_end || self.wrap_early(pos, need)? { till_end as u64 } else { 0 };
         let total = skip + need as u64;
         let cap = self.end.cap as u64;
         if self.head + total - self.cached_tail <= cap {
@@ -718,6 +725,30 @@ impl RingWriter {
         self.check_indices(tail, "send")?;
         self.cached_tail = tail;
         Ok((self.head + total - tail <= cap).then_some(skip))
+    }
+
+    /// Whether to wrap to the start of the data area now, before its end: once per lap,
+    /// when a small record would start past the first [`EARLY_WRAP`] bytes, the writer
+    /// looks at the tail, and wraps if the reader has taken everything. A request/reply
+    /// exchange (the reader always caught up) then cycles through the first 8 KiB, whose
+    /// lines stay in both cores' caches, instead of the whole ring, whose lines come back
+    /// from further away each lap (measured in C on the 2-core EPYC machine: 1 KiB round
+    /// trips 330 ns over an 8 KiB ring, 430 ns over 256 KiB; 64 B 150 ns over 4 KiB,
+    /// 380 ns over 256 KiB). A stream whose reader lags goes on through the whole ring.
+    #[inline]
+    fn wrap_early(&mut self, pos: usize, need: usize) -> Result<bool> {
+        if pos < EARLY_WRAP || need > EARLY_WRAP / 4 || self.end.cap < 4 * EARLY_WRAP {
+            return Ok(false);
+        }
+        let lap = self.head / self.end.cap as u64;
+        if lap == self.looked_lap {
+            return Ok(false);
+        }
+        self.looked_lap = lap;
+        let tail = self.end.word64(OFF_TAIL).load(Acquire);
+        self.check_indices(tail, "send")?;
+        self.cached_tail = tail;
+        Ok(tail == self.head)
     }
 
     fn too_large(&self, len: usize) -> Error {
