@@ -17,6 +17,7 @@
 //!    136     4  reader-waiting futex word (1 while the reader sleeps)
 //!    256     8  tail: bytes ever consumed (reader's cache line)
 //!    264     4  writer-waiting futex word (1 while the writer sleeps)
+//!    268     4  reader-polling word (1 while the reader waits in a receive)
 //!    384     -  data area, `capacity` bytes
 //! ```
 //!
@@ -25,7 +26,8 @@
 //! payload padded to 8 bytes. Where a record does not fit before the
 //! end of the data area, the writer puts a wrap marker (length `0xFFFF_FFFF`, check 0) and
 //! the record starts at offset 0; it also wraps early, past the first [`EARLY_WRAP`] bytes,
-//! when it finds the reader has taken everything (see `RingWriter::wrap_early`). A message is at most `capacity / 2 - 8` bytes, which
+//! when it finds the reader has taken everything and waits in a receive (see
+//! `RingWriter::wrap_early`). A message is at most `capacity / 2 - 8` bytes, which
 //! guarantees it always fits once the reader has caught up.
 //!
 //! **Publication and wake-up.** The writer copies the payload, then stores the record's
@@ -97,6 +99,8 @@ const OFF_HEAD: usize = 128;
 const OFF_READER_WAITING: usize = 136;
 const OFF_TAIL: usize = 256;
 const OFF_WRITER_WAITING: usize = 264;
+/// 1 while the reader waits in a receive for the next record (see `RingWriter::wrap_early`).
+const OFF_READER_POLLING: usize = 268;
 
 const WRITER_CLOSED: u32 = 1;
 const READER_CLOSED: u32 = 2;
@@ -729,7 +733,10 @@ impl RingWriter {
 
     /// Whether to wrap to the start of the data area now, before its end: once per lap,
     /// when a small record would start past the first [`EARLY_WRAP`] bytes, the writer
-    /// looks at the tail, and wraps if the reader has taken everything. A request/reply
+    /// looks at the tail, and wraps if the reader has taken everything and is waiting in a
+    /// receive for more. (The bytes skipped count as used until the reader passes the wrap
+    /// marker, so a reader that is away, not receiving, would leave a burst of sends with
+    /// little more than the first 8 KiB; one waiting passes it at once.) A request/reply
     /// exchange (the reader always caught up) then cycles through the first 8 KiB, whose
     /// lines stay in both cores' caches, instead of the whole ring, whose lines come back
     /// from further away each lap (measured in C on the 2-core EPYC machine: 1 KiB round
@@ -748,7 +755,7 @@ impl RingWriter {
         let tail = self.end.word64(OFF_TAIL).load(Acquire);
         self.check_indices(tail, "send")?;
         self.cached_tail = tail;
-        Ok(tail == self.head)
+        Ok(tail == self.head && self.end.word32(OFF_READER_POLLING).load(Relaxed) == 1)
     }
 
     fn too_large(&self, len: usize) -> Error {
@@ -962,6 +969,8 @@ impl RingReader {
         check_peer: bool,
     ) -> Result<RingReader> {
         let end = End::attach(region, Side::Reader, mode, object, check_peer)?;
+        // A reader killed while it waited left its polling word set.
+        end.word32(OFF_READER_POLLING).store(0, Relaxed);
         let tail = end.word64(OFF_TAIL).load(Acquire);
         let max = max_message(end.cap);
         let r = RingReader { end, tail, cached_head: tail, floor: tail, max };
@@ -1011,8 +1020,17 @@ impl RingReader {
         let end = &self.end;
         let mut st = (self.tail, self.cached_head, self.floor);
         let max = self.max;
+        // Say that we wait in a receive (a word on our own cache line, which the writer
+        // reads once per lap): a writer may then wrap early.
+        let polling = (wait != Wait::Never).then(|| end.word32(OFF_READER_POLLING));
+        if let Some(p) = polling {
+            p.store(1, Relaxed);
+        }
         let r =
             end.wait_for(wait, "recv", ErrorKind::WouldBlock, |look| scan(end, &mut st, max, look));
+        if let Some(p) = polling {
+            p.store(0, Relaxed);
+        }
         (self.tail, self.cached_head, self.floor) = st;
         r
     }

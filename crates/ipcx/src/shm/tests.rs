@@ -22,6 +22,38 @@ fn heap_ring_keeps_boundaries_and_wraps() {
     assert_eq!(r.recv(&mut buf, Wait::Never).unwrap_err().kind(), ErrorKind::WouldBlock);
 }
 
+/// Request/reply rounds mixed with bursts sent while the reader is away (not in a
+/// receive): every message whole and in order, and a burst always finds the whole ring's
+/// room (the writer wraps early only for a reader waiting in a receive, which passes the
+/// wrap marker at once; the skipped bytes count as used until it does).
+#[test]
+fn heap_ring_bursts_after_request_reply_find_the_whole_ring() {
+    let (mut w, mut r) = heap_ring(4 * ring::EARLY_WRAP, WaitMode::Blocking).unwrap();
+    let mut buf = Vec::new();
+    let mut i = 0u32;
+    for round in 0..12 {
+        for _ in 0..20 {
+            let len = (i as usize * 53) % 1500;
+            w.send(&msg(i, len), Wait::Never).unwrap();
+            r.recv(&mut buf, Wait::Never).unwrap();
+            assert_eq!(buf, msg(i, len), "message {i}");
+            i += 1;
+        }
+        // 14 to 25 records of 712 bytes: up to 17.8 KB of a 32 KiB ring.
+        let burst = 14 + round;
+        for k in 0..burst {
+            w.send(&msg(i + k, 700), Wait::Never)
+                .unwrap_or_else(|e| panic!("round {round}, burst message {k}: {e}"));
+        }
+        for k in 0..burst {
+            r.recv(&mut buf, Wait::Never).unwrap();
+            assert_eq!(buf, msg(i + k, 700), "burst message {}", i + k);
+        }
+        i += burst;
+    }
+    assert_eq!(r.recv(&mut buf, Wait::Never).unwrap_err().kind(), ErrorKind::WouldBlock);
+}
+
 #[test]
 fn full_ring_says_full_and_too_large_names_the_limit() {
     let (mut w, mut r) = heap_ring(1024, WaitMode::Blocking).unwrap();
