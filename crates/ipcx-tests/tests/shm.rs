@@ -357,11 +357,21 @@ fn written_past_early_wrap(ring: &Ring, slack: usize) -> bool {
     rest.iter().any(|&b| b != 0)
 }
 
+/// How many times the writer wrapped early: the head (bytes ever written) less the records'
+/// bytes is what wraps skipped; an early wrap skips most of a lap, a wrap at the end less
+/// than one record.
+fn early_wraps(ring: &Ring, records: u64) -> u64 {
+    use ipcx::shm::ring::{EARLY_WRAP, HEADER_LEN};
+    let head = ring.segment().read::<u64>(128).unwrap();
+    let lap = (ring.segment().len() - HEADER_LEN) as u64;
+    (head - records) / (lap - EARLY_WRAP as u64 - 512)
+}
+
 /// A request/reply exchange keeps to the start of the ring (the writer wraps early when
-/// its reader has taken everything, so the lines stay in the caches), and a stream whose
-/// reader lags still uses the whole ring.
+/// its reader has taken everything and waits for more, so the lines stay in the caches),
+/// and a stream whose reader is away uses the whole ring.
 #[test]
-fn request_reply_keeps_to_the_start_of_the_ring_and_streams_use_all_of_it() {
+fn request_reply_wraps_early_and_streams_use_all_of_the_ring() {
     let (a, b) =
         (format!("shm:{}?capacity=64K", shm_name()), format!("shm:{}?capacity=64K", shm_name()));
     let (ra, rb) = (Ring::create(&a).unwrap(), Ring::create(&b).unwrap());
@@ -369,19 +379,24 @@ fn request_reply_keeps_to_the_start_of_the_ring_and_streams_use_all_of_it() {
     let mut tx = ipcx::open_sender(&a).unwrap();
     let mut rx = ipcx::open_receiver(&b).unwrap();
     let (mut m, mut buf) = (Vec::new(), Vec::new());
-    // About 420 KB of records: more than six laps of a 64 KiB ring.
+    // About 420 KB of records, more than six laps of a 64 KiB ring if none wrapped early;
+    // about 50 crossings of the first 8 KiB, each a chance to wrap early.
+    let mut records = 0;
     for seq in 0..2000u64 {
         ipcx_tests::pattern_message(seq, 100 + (seq as usize * 37) % 200, &mut m);
+        records += 8 + m.len().div_ceil(8) as u64 * 8;
         tx.send(&m).unwrap();
         rx.recv_timeout_into(&mut buf, Duration::from_secs(20)).unwrap();
         assert_eq!(check_pattern(&buf), Ok(seq));
     }
     tx.send(b"").unwrap();
     finish(echo, "echo");
-    assert!(!written_past_early_wrap(&ra, 512), "requests went past the first 8 KiB");
-    assert!(!written_past_early_wrap(&rb, 512), "replies went past the first 8 KiB");
+    // The other side is usually, not always, back in its receive when a lap's first 8 KiB
+    // are done (a loaded machine may be running something else): most laps wrap early.
+    let (wa, wb) = (early_wraps(&ra, records + 8), early_wraps(&rb, records + 8));
+    assert!(wa >= 10 && wb >= 10, "early wraps: {wa} of requests, {wb} of replies");
 
-    // A stream the reader has not caught up with goes on through the whole ring.
+    // A stream sent while the reader is away (not in a receive) goes on through the ring.
     let c = format!("shm:{}?capacity=64K", shm_name());
     let rc = Ring::create(&c).unwrap();
     let mut tx = ipcx::open_sender(&c).unwrap();
