@@ -5,7 +5,7 @@
 
 use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -103,40 +103,48 @@ fn assert_no_temporaries(dir: &Path) {
     assert!(!names.iter().any(|n| n.contains(".tmp-")), "left behind: {names:?}");
 }
 
-#[test]
-fn kill_9_at_random_moments_loses_no_acknowledged_record() {
-    let dir = TestDir::new("mmap-crash");
+/// A log at `crash.log` in a fresh directory, with `options`, through [`kill_9_loop`]
+/// (`kills` kills) and then [`append_after_crashes`]: the directory, the log's path, the
+/// records read back and the sequence number appended after the crashes.
+fn crash_log(tag: &str, options: &str, kills: usize, retained: bool) -> CrashedLog {
+    let dir = TestDir::new(tag);
     let path = dir.join("crash.log");
     let base = format!("mmap:{}", path.display());
-    // Small segments, so kills also land around roll-overs.
-    let addr = format!("{base}?sync=always&segment=8192");
-    let (acked_total, next) = kill_9_loop(&base, &addr, 120, false);
+    let addr = format!("{base}?{options}");
+    let (acked_total, next) = kill_9_loop(&base, &addr, kills, retained);
     eprintln!("crash test: {acked_total} acknowledged, {next} records in the log");
     assert!(acked_total > 50, "too few records were acknowledged ({acked_total}) to test much");
     // Appending continues after the last crash.
     let records = append_after_crashes(&base, &addr, next);
-    assert_eq!(records.len() as u64, next + 1);
     assert_eq!(check_pattern(records.last().unwrap()), Ok(next));
-    assert!(dir_names(&path).len() > 4, "the log should have rolled over several segments");
+    CrashedLog { dir, path, records, next }
+}
+
+struct CrashedLog {
+    dir: TestDir,
+    path: PathBuf,
+    records: Vec<Vec<u8>>,
+    next: u64,
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_no_acknowledged_record() {
+    // Small segments, so kills also land around roll-overs.
+    let log = crash_log("mmap-crash", "sync=always&segment=8192", 120, false);
+    assert_eq!(log.records.len() as u64, log.next + 1);
+    assert!(dir_names(&log.path).len() > 4, "the log should have rolled over several segments");
     // No half-made segment or log directory is left behind by the kills.
-    assert_no_temporaries(&path);
-    assert_no_temporaries(dir.path());
+    assert_no_temporaries(&log.path);
+    assert_no_temporaries(log.dir.path());
 }
 
 #[test]
 fn kill_9_while_segments_are_recycled_keeps_every_retained_record() {
     // Retention of 3 small segments: most roll-overs recycle one, and kills land inside.
-    let dir = TestDir::new("mmap-crash-recycle");
-    let path = dir.join("crash.log");
-    let base = format!("mmap:{}", path.display());
-    let addr = format!("{base}?sync=always&segment=8192&retain=3");
-    let (acked_total, next) = kill_9_loop(&base, &addr, 60, true);
-    assert!(acked_total > 50, "too few records were acknowledged ({acked_total}) to test much");
-    let records = append_after_crashes(&base, &addr, next);
-    assert_eq!(check_pattern(records.last().unwrap()), Ok(next));
-    assert!(check_pattern(&records[0]).unwrap() > 0, "retention never removed a segment");
-    assert_no_temporaries(&path);
-    let names = dir_names(&path);
+    let log = crash_log("mmap-crash-recycle", "sync=always&segment=8192&retain=3", 60, true);
+    assert!(check_pattern(&log.records[0]).unwrap() > 0, "retention never removed a segment");
+    assert_no_temporaries(&log.path);
+    let names = dir_names(&log.path);
     assert_eq!(names.iter().filter(|n| n.ends_with(".seg")).count(), 3, "{names:?}");
 }
 

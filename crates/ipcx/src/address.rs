@@ -287,30 +287,33 @@ impl Address {
 
     /// An unsigned option (decimal, or 0x hex), if given.
     pub fn param_u64(&self, key: &str) -> Result<Option<u64>> {
-        self.param(key)
-            .map(|v| {
-                parse_u64(v).ok_or_else(|| {
-                    Error::address(
-                        &self.to_string(),
-                        format!("option `{key}={v}` is not a whole number >= 0"),
-                    )
-                })
-            })
-            .transpose()
+        self.param_parsed(key, parse_u64, "a whole number >= 0")
     }
 
     /// A byte count option (`capacity=`, `segment=`, `max=`, `msgsize=`, `qbytes=`), if
     /// given: a whole number, or one with a `K`, `M` or `G` suffix for KiB, MiB or GiB
     /// (`capacity=4M`).
     pub fn param_bytes(&self, key: &str) -> Result<Option<u64>> {
+        self.param_parsed(
+            key,
+            parse_bytes,
+            "a byte count: a whole number, or one with K, M or G for KiB, MiB or GiB (such as 65536 or 64K)",
+        )
+    }
+
+    /// An option read by `parse`; an error saying it is not `expected` if that fails.
+    fn param_parsed(
+        &self,
+        key: &str,
+        parse: fn(&str) -> Option<u64>,
+        expected: &str,
+    ) -> Result<Option<u64>> {
         self.param(key)
             .map(|v| {
-                parse_bytes(v).ok_or_else(|| {
+                parse(v).ok_or_else(|| {
                     Error::address(
                         &self.to_string(),
-                        format!(
-                            "option `{key}={v}` is not a byte count: a whole number, or one with K, M or G for KiB, MiB or GiB (such as 65536 or 64K)"
-                        ),
+                        format!("option `{key}={v}` is not {expected}"),
                     )
                 })
             })

@@ -3,9 +3,9 @@
 //! This module is allowed `unsafe` because shared memory cannot be reached otherwise. It
 //! upholds one rule: **no Rust reference to plain bytes of the region is ever formed**.
 //! Bytes are copied in and out with `sys::copy_bytes` (`ptr::copy_nonoverlapping` in
-//! 2 KiB pieces) between the region and the caller's own buffers, and shared words are reached only as atomics
-//! (`AtomicU32`/`AtomicU64`, whose interior mutability makes concurrent access by another
-//! process sound). Every offset is checked against the region's length first, so a bad
+//! 2 KiB pieces) between the region and the caller's own buffers, and shared words are
+//! reached only as atomics (`AtomicU32`/`AtomicU64`, whose interior mutability makes
+//! concurrent access by another process sound). Every offset is checked against the region's length first, so a bad
 //! offset is an error, never an access outside the mapping.
 //!
 //! Copies race with a peer that writes at the same time only when the peer breaks the
@@ -113,15 +113,9 @@ impl Region {
     #[inline]
     pub fn copy_out_append(&self, off: usize, n: usize, out: &mut Vec<u8>) -> Result<(), Access> {
         self.check(off, n)?;
-        out.reserve(n);
-        let old = out.len();
-        // SAFETY: the source range lies inside the region (checked); the destination is
-        // `n` bytes of reserved, unshared capacity; after the copy those bytes are
-        // initialised, so the new length is valid.
-        unsafe {
-            sys::copy_bytes(self.ptr.add(off), out.as_mut_ptr().add(old), n);
-            out.set_len(old + n);
-        }
+        // SAFETY: the source range lies inside the region (checked), never inside a
+        // caller's vector.
+        unsafe { sys::append_bytes(out, self.ptr.add(off), n) };
         Ok(())
     }
 

@@ -636,7 +636,8 @@ pub struct RingWriter {
     head: u64,
     cached_tail: u64,
     max: usize,
-    /// The lap (`head / capacity`) in which the writer last looked whether to wrap early.
+    /// Where the lap starts (`head` rounded down to the capacity) in which the writer last
+    /// looked whether to wrap early.
     looked_lap: u64,
 }
 
@@ -747,7 +748,7 @@ impl RingWriter {
         if pos < EARLY_WRAP || need > EARLY_WRAP / 4 || self.end.cap < 4 * EARLY_WRAP {
             return Ok(false);
         }
-        let lap = self.head / self.end.cap as u64;
+        let lap = self.head & !self.end.mask;
         if lap == self.looked_lap {
             return Ok(false);
         }

@@ -127,16 +127,10 @@ impl Region {
         if !self.span(off, n) {
             return false;
         }
-        out.reserve(n);
-        let old = out.len();
-        // SAFETY: the source is inside the mapping (checked above); the destination is `n`
-        // bytes of reserved capacity of a distinct Rust buffer, initialised by the copy,
-        // so the new length is valid. Concurrent writers elsewhere can only change which
-        // bytes are copied, as for `read`.
-        unsafe {
-            super::copy_bytes(self.ptr.as_ptr().add(off), out.as_mut_ptr().add(old), n);
-            out.set_len(old + n);
-        }
+        // SAFETY: the source is inside the mapping (checked above), never inside a Rust
+        // vector. Concurrent writers elsewhere can only change which bytes are copied, as
+        // for `read`.
+        unsafe { super::append_bytes(out, self.ptr.as_ptr().add(off), n) };
         true
     }
 

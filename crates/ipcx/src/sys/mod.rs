@@ -76,17 +76,26 @@ pub unsafe fn copy_bytes(src: *const u8, dst: *mut u8, n: usize) {
     unsafe { std::ptr::copy_nonoverlapping(src.add(done), dst.add(done), n - done) };
 }
 
+/// Append `n` bytes from `src` to `out` with [`copy_bytes`].
+///
+/// # Safety
+/// `src` is valid for reads of `n` bytes and does not point into `out`.
+pub unsafe fn append_bytes(out: &mut Vec<u8>, src: *const u8, n: usize) {
+    out.reserve(n);
+    let old = out.len();
+    // SAFETY: `reserve` made room for `n` bytes after `old`, which the copy initialises
+    // before the length covers them; the source is readable and apart from `out` (the
+    // caller's contract).
+    unsafe {
+        copy_bytes(src, out.as_mut_ptr().add(old), n);
+        out.set_len(old + n);
+    }
+}
+
 /// `out.extend_from_slice(src)`, copied with [`copy_bytes`].
 pub fn extend_bytes(out: &mut Vec<u8>, src: &[u8]) {
-    out.reserve(src.len());
-    let old = out.len();
-    // SAFETY: `reserve` made room for `src.len()` bytes after `old`, which the copy
-    // initialises before the length covers them; `src` is borrowed shared and `out`
-    // mutably, so the ranges cannot overlap.
-    unsafe {
-        copy_bytes(src.as_ptr(), out.as_mut_ptr().add(old), src.len());
-        out.set_len(old + src.len());
-    }
+    // SAFETY: `src` is borrowed shared and `out` mutably, so they cannot overlap.
+    unsafe { append_bytes(out, src.as_ptr(), src.len()) }
 }
 
 fn cvt(ret: libc::c_int) -> SysResult<libc::c_int> {
