@@ -176,3 +176,36 @@ fn over_pipe_buf_needs_the_single_writer_setting() {
     let mut single = ipcx::open_sender(&format!("{addr}?atomic=0")).unwrap();
     assert!(single.try_send(&[0; 5000]).is_ok());
 }
+
+#[test]
+fn receiving_leaves_the_fifo_access_time_alone() {
+    // ipcx opens a FIFO it reads with O_NOATIME (the owner may): without it, nearly every
+    // read stamps the FIFO's access time, a tenth of a 64 B reader's rate. A non-owner
+    // falls back to a plain open (the permission tests open a 0666 FIFO as another user).
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let dir = TestDir::new("fifo");
+    let p = dir.join("f");
+    let _f = Fifo::create(&p, 0o600).unwrap();
+    let past = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&p)
+        .unwrap()
+        .set_times(std::fs::FileTimes::new().set_accessed(past))
+        .unwrap();
+    assert_eq!(std::fs::metadata(&p).unwrap().atime(), 1_000_000_000);
+    let addr = format!("fifo:{}", p.display());
+    let mut rx = ipcx::open_receiver(&addr).unwrap();
+    let mut kid = spawn(peer().args(["gen", &addr, "1000", "64"]));
+    let mut buf = Vec::new();
+    for i in 0..1000 {
+        rx.recv_timeout_into(&mut buf, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("message {i}: {e}"));
+        check_pattern(&buf).unwrap_or_else(|e| panic!("message {i}: {e}"));
+    }
+    assert!(kid.wait_within(Duration::from_secs(30)).status.success());
+    let md = std::fs::metadata(&p).unwrap();
+    assert!(md.mtime() > 1_000_000_000, "the writes moved the modification time");
+    assert_eq!(md.atime(), 1_000_000_000, "a receive changed the FIFO's access time");
+}
