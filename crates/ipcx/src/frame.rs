@@ -435,9 +435,13 @@ impl<S: StreamIo> Sender for StreamSender<S> {
             Framing::Raw => [IoSlice::new(msg), IoSlice::new(&[])],
         };
         let total: usize = parts.iter().map(|p| p.len()).sum();
-        // A small frame is copied into one buffer and written with write(2): cheaper in
-        // the kernel than assembling two iovecs. A large one goes out with writev(2).
-        let mut done = if total <= SMALL_FRAME {
+        // A frame that is the message alone (a full fixed record, raw bytes) goes out as
+        // it is. A small frame of two parts is copied into one buffer and written with
+        // write(2): cheaper in the kernel than assembling two iovecs. A large one goes out
+        // with writev(2).
+        let mut done = if parts[1].is_empty() {
+            with_wait(&mut self.io, libc::POLLOUT, wait, |io, nb| io.write(&parts[..1], nb))
+        } else if total <= SMALL_FRAME {
             self.small.clear();
             self.small.extend_from_slice(&parts[0]);
             self.small.extend_from_slice(&parts[1]);
@@ -609,6 +613,16 @@ impl<S: StreamIo> StreamReceiver<S> {
         Ok(true)
     }
 
+    /// How much to read for the `rest` of a frame: all that is there where the stream
+    /// reads ahead, else just the rest (see [`StreamIo::read_ahead`]).
+    fn frame_read(&self, rest: usize) -> usize {
+        if self.io.read_ahead() {
+            usize::MAX
+        } else {
+            rest
+        }
+    }
+
     /// Grow the read buffer (for lines longer than it), up to `limit` bytes.
     fn grow(&mut self, limit: usize) {
         let new_len = (self.buf.len() * 2).min(limit.max(self.buf.len()));
@@ -653,7 +667,7 @@ impl<S: StreamIo> StreamReceiver<S> {
                     Err(e) => Err(self.err(e)),
                 }
             } else {
-                self.fill(wait)
+                self.fill_at_most(wait, self.frame_read(len - out.len()))
             };
             match step {
                 Ok(true) => {}
@@ -810,7 +824,7 @@ impl<S: StreamIo> Receiver for StreamReceiver<S> {
             Framing::Length { max } => self.recv_length(out, max, wait),
             Framing::Fixed(n) => {
                 out.clear();
-                if self.start == self.end && !self.fill(wait)? {
+                if self.start == self.end && !self.fill_at_most(wait, self.frame_read(n))? {
                     return Err(self.disconnected());
                 }
                 self.read_exact_into(out, n, wait)
