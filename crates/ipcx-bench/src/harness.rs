@@ -357,8 +357,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let child_cpu =
         if cpus.len() >= 2 && ipcx::sys::pin_to_cpu(cpus[0]) { Some(cpus[1]) } else { None };
     println!(
-        "ipcx-peers: {} CPU(s); {}; {reps} repetition(s) taken in turns across the lanes, \
-         median shown; {} ms per measurement",
+        "ipcx-peers: {} CPU(s); {}; {reps} repetition(s) taken in turns across the lanes \
+         (every other round in reverse), median shown; {} ms per measurement",
         cpus.len(),
         match child_cpu {
             Some(c) => format!("parent pinned to CPU {}, child to CPU {c}", cpus[0]),
@@ -390,8 +390,15 @@ pub fn run(args: &[String]) -> Result<()> {
         // elsewhere falls on several lanes rather than on all of one lane's repetitions.
         let mut figs: Vec<Vec<Figures>> = lanes.iter().map(|_| Vec::new()).collect();
         let mut errs: Vec<Option<anyhow::Error>> = lanes.iter().map(|_| None).collect();
-        for _ in 0..reps {
-            for (i, lane) in lanes.iter().enumerate() {
+        for rep in 0..reps {
+            // Every other round goes the other way, so that no lane is always measured
+            // first, or always right after the same neighbour.
+            let mut order: Vec<usize> = (0..lanes.len()).collect();
+            if rep % 2 == 1 {
+                order.reverse();
+            }
+            for i in order {
+                let lane = &lanes[i];
                 if errs[i].is_some() {
                     continue;
                 }

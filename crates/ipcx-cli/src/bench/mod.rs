@@ -583,7 +583,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     );
     println!(
         "method: two processes, {}; {} warm-up, then {} per measurement; {} repetition(s) \
-         per figure, taken in turns across the lanes, median shown with [min-max] spread; \
+         per figure, taken in turns across the lanes (every other round in reverse), median shown \
+         with [min-max] spread; \
          ratios are medians of per-repetition ratios (each pair taken moments apart); \
          cpu tx/rx = CPU time of sender and receiver over the throughput run's wall-clock time",
         pinning.note,
@@ -730,9 +731,14 @@ fn run_lanes(
         }
         // Repetitions go round all the lanes in turn, so that a burst of load from
         // elsewhere on the machine falls on several lanes rather than all of one lane's
-        // repetitions.
-        for _ in 0..reps {
-            for slot in slots.iter_mut() {
+        // repetitions; every other round goes the other way, so that neither form of a
+        // lane is always measured first (or always right after the other lanes).
+        for rep in 0..reps {
+            let mut order: Vec<&mut Slot> = slots.iter_mut().collect();
+            if rep % 2 == 1 {
+                order.reverse();
+            }
+            for slot in order {
                 if slot.skipped.is_some() {
                     progress.step();
                     continue;
