@@ -1,14 +1,9 @@
 //! The one harness every lane goes through: two processes, ping-pong and one-way.
-//!
-//! The watchdog kills a hung child with kill(2), hence the one `unsafe` block.
-#![allow(unsafe_code)]
 
 use std::any::Any;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -18,6 +13,19 @@ use hdrhistogram::Histogram;
 #[allow(dead_code)] // shared with `ipcx bench`, which uses all of it
 mod units;
 use units::{fmt_ns, fmt_size, median_spread, parse_size};
+
+#[path = "../../ipcx-cli/src/bench/watchdog.rs"]
+mod watchdog;
+
+/// How long one measurement may take before its child is stopped.
+const STALL_LIMIT: Duration = Duration::from_secs(120);
+
+/// `ipcx-peers --watchdog PEER PARENT LABEL`: the watchdog of one measurement.
+pub fn watchdog(args: &[String]) -> Result<()> {
+    let [peer, parent, label] = args else { bail!("bad watchdog arguments {args:?}") };
+    let what = format!("ipcx-peers: {label}");
+    watchdog::watch(peer.parse()?, parent.parse()?, STALL_LIMIT, &what, None)
+}
 
 /// A data message starts with this byte; the end marker with [`END`].
 pub const DATA: u8 = 0;
@@ -111,7 +119,8 @@ struct Running {
     child: std::process::Child,
     end: Box<dyn End>,
     guard: Box<dyn Any>,
-    done: Arc<AtomicBool>,
+    /// Kills the child if the measurement stalls (a lost message on a spinning channel).
+    watchdog: watchdog::Watchdog,
 }
 
 fn start(
@@ -129,38 +138,24 @@ fn start(
     for (fd, target) in &p.fds {
         ipcx::sys::hand_fd_to_child(&mut cmd, fd.as_raw_fd(), *target);
     }
-    let child = cmd.spawn().context("starting the child")?;
+    let mut child = cmd.spawn().context("starting the child")?;
     drop(p.fds);
-    // A lane that hangs (a lost message on a spinning channel) must not hang the run.
-    let done = Arc::new(AtomicBool::new(false));
-    let (d, pid, label) = (done.clone(), child.id() as i32, lane.label());
-    std::thread::spawn(move || {
-        let t = Instant::now();
-        while !d.load(Ordering::Relaxed) {
-            if t.elapsed() > Duration::from_secs(120) {
-                eprintln!("ipcx-peers: {label} made no progress for 120 s; stopping");
-                // SAFETY: kill(2) on our own child's pid; no memory is involved.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                std::process::exit(2);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    });
-    let end = match (p.connect)() {
-        Ok(e) => e,
+    let mut wd = Command::new(std::env::current_exe()?);
+    wd.args(["--watchdog", &child.id().to_string(), &std::process::id().to_string()]);
+    wd.arg(lane.label());
+    let opened = watchdog::Watchdog::start(wd).and_then(|w| Ok((w, (p.connect)()?)));
+    match opened {
+        Ok((watchdog, end)) => Ok(Running { child, end, guard: p.guard, watchdog }),
         Err(e) => {
-            done.store(true, Ordering::Relaxed);
-            let mut child = child;
             let _ = child.kill();
             let _ = child.wait();
-            return Err(e);
+            Err(e)
         }
-    };
-    Ok(Running { child, end, guard: p.guard, done })
+    }
 }
 
 fn finish(r: Running) -> Result<(u64, Duration)> {
-    let Running { mut child, end, guard, done } = r;
+    let Running { mut child, end, guard, watchdog } = r;
     let mut out = String::new();
     let mut stdout = child.stdout.take().context("child stdout")?;
     // Read the child's line before dropping our end: some channels lose a message still
@@ -175,8 +170,14 @@ fn finish(r: Running) -> Result<(u64, Duration)> {
     drop(child.stdin.take());
     drop(end);
     let status = child.wait()?;
-    done.store(true, Ordering::Relaxed);
+    let stalled = watchdog.finish();
     drop(guard);
+    if stalled {
+        bail!(
+            "no result within {} s: the measurement stalled and was stopped",
+            STALL_LIMIT.as_secs()
+        );
+    }
     if !status.success() {
         bail!("the child failed ({status})");
     }
@@ -189,10 +190,10 @@ fn finish(r: Running) -> Result<(u64, Duration)> {
 
 /// Stop a child whose scenario failed (it may be waiting for a message forever).
 fn abort(r: Running, e: anyhow::Error) -> anyhow::Error {
-    let Running { mut child, end, guard, done } = r;
+    let Running { mut child, end, guard, watchdog } = r;
     let _ = child.kill();
     let _ = child.wait();
-    done.store(true, Ordering::Relaxed);
+    watchdog.finish();
     drop(end);
     drop(guard);
     e

@@ -16,10 +16,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let r = if args.first().map(String::as_str) == Some("--child") {
-        harness::child(&args[1..])
-    } else {
-        harness::run(&args)
+    let r = match args.first().map(String::as_str) {
+        Some("--child") => harness::child(&args[1..]),
+        Some("--watchdog") => harness::watchdog(&args[1..]),
+        _ => harness::run(&args),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

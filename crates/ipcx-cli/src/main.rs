@@ -48,6 +48,9 @@ enum Command {
     /// (internal) the child side of a benchmark lane.
     #[command(hide = true)]
     BenchPeer(bench::PeerArgs),
+    /// (internal) the watchdog of one benchmark measurement.
+    #[command(hide = true)]
+    BenchWatchdog(bench::WatchdogArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -197,6 +200,7 @@ fn main() -> ExitCode {
         Command::Demo { mechanism } => demo::run(&mechanism),
         Command::Bench(a) => bench::run(a),
         Command::BenchPeer(a) => bench::peer(a),
+        Command::BenchWatchdog(a) => bench::watchdog(a),
         Command::Ls(a) => ops::ls(a),
         Command::Rm(a) => ops::rm(a),
     };

@@ -231,3 +231,39 @@ fn a_stalled_lane_is_stopped_and_reported() {
     }
     assert!(t.elapsed() < Duration::from_secs(20), "took {:?}", t.elapsed());
 }
+
+/// The measuring process stays single-threaded while it measures: its watchdog is a
+/// process of its own. (A thread made every system call of the sender dearer: glibc's
+/// cancellation bookkeeping and the kernel's file reference of a multi-threaded process.)
+#[test]
+fn the_measuring_process_has_one_thread() {
+    let mut g = spawn(
+        ipcx()
+            .args(["bench", "--lanes", "pipe", "--sizes", "64", "--reps", "2"])
+            .args(["--budget-ms", "400"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+    );
+    let tasks = format!("/proc/{}/task", g.id());
+    let (mut most, mut looks) = (0, 0);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(60) {
+        match std::fs::read_dir(&tasks) {
+            Ok(d) => {
+                most = most.max(d.count());
+                looks += 1;
+            }
+            Err(_) => break,
+        }
+        // Done once it is a zombie (state Z, after the command name in parentheses).
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", g.id())).unwrap_or_default();
+        if stat.rsplit(')').next().is_none_or(|r| r.trim_start().starts_with('Z')) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = g.wait_within(Duration::from_secs(60));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(looks > 20, "the run ended before it could be looked at ({looks} looks)");
+    assert_eq!(most, 1, "the measuring process ran {most} threads");
+}

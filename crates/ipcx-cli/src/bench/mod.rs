@@ -15,8 +15,7 @@ use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -28,6 +27,7 @@ pub use units::{median_spread, parse_size};
 mod report;
 mod svg;
 mod units;
+mod watchdog;
 
 mod lane;
 mod mmap;
@@ -118,6 +118,30 @@ pub struct PeerArgs {
     cpu: Option<usize>,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct WatchdogArgs {
+    /// The benchmark peer to kill when the measurement stalls.
+    #[arg(long)]
+    peer: i32,
+    /// The measuring process, ended if it stays stuck after that.
+    #[arg(long)]
+    parent: i32,
+    #[arg(long)]
+    limit_ms: u64,
+    /// The lane, for the message.
+    #[arg(long)]
+    what: String,
+    /// The run's directory, removed if the run is given up.
+    #[arg(long)]
+    dir: PathBuf,
+}
+
+/// The watchdog of one measurement (see `watchdog.rs`).
+pub fn watchdog(a: WatchdogArgs) -> Result<()> {
+    let limit = Duration::from_millis(a.limit_ms);
+    watchdog::watch(a.peer, a.parent, limit, &a.what, Some(&a.dir))
+}
+
 /// The child side: echo every message, or count them and acknowledge at the end.
 pub fn peer(args: PeerArgs) -> Result<()> {
     if let Some(cpu) = args.cpu {
@@ -153,15 +177,12 @@ pub fn peer(args: PeerArgs) -> Result<()> {
 }
 
 struct Run {
-    /// Shared with the watchdog, which kills the child if the measurement stalls.
-    child: Arc<Mutex<Option<std::process::Child>>>,
+    child: std::process::Child,
     stdout: std::process::ChildStdout,
     end: Box<dyn Endpoint>,
     _guard: Box<dyn std::any::Any>,
-    /// Set when the measurement is over (the watchdog stops).
-    done: Arc<AtomicBool>,
-    /// Set by the watchdog when it had to stop the child.
-    stalled: Arc<AtomicBool>,
+    /// Kills the child if the measurement stalls.
+    watchdog: watchdog::Watchdog,
 }
 
 /// How long one measurement may take, in milliseconds, before its child is stopped: a lane
@@ -170,47 +191,6 @@ static STALL_MS: AtomicU64 = AtomicU64::new(60_000);
 
 fn stall_limit() -> Duration {
     Duration::from_millis(STALL_MS.load(Ordering::Relaxed))
-}
-
-fn lock(
-    c: &Mutex<Option<std::process::Child>>,
-) -> std::sync::MutexGuard<'_, Option<std::process::Child>> {
-    c.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Kill the child once `limit` has passed; if this process is still stuck 10 s later (a
-/// mechanism that does not notice its peer died), give up the run with a clear message
-/// rather than hang.
-fn watchdog(
-    child: Arc<Mutex<Option<std::process::Child>>>,
-    limit: Duration,
-    what: String,
-    dir: PathBuf,
-) -> (Arc<AtomicBool>, Arc<AtomicBool>) {
-    let done = Arc::new(AtomicBool::new(false));
-    let stalled = Arc::new(AtomicBool::new(false));
-    let (d, st) = (done.clone(), stalled.clone());
-    std::thread::spawn(move || {
-        let t = Instant::now();
-        while !d.load(Ordering::Relaxed) {
-            if t.elapsed() > limit + Duration::from_secs(10) && st.load(Ordering::Relaxed) {
-                eprintln!(
-                    "ipcx: bench: the {what} lane made no progress for {} s, even after its \
-                     peer was stopped; giving up the run",
-                    t.elapsed().as_secs()
-                );
-                let _ = std::fs::remove_dir_all(&dir);
-                std::process::exit(1);
-            }
-            if t.elapsed() > limit && !st.swap(true, Ordering::Relaxed) {
-                if let Some(c) = lock(&child).as_mut() {
-                    let _ = c.kill();
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
-    (done, stalled)
 }
 
 fn start(
@@ -225,7 +205,7 @@ fn start(
     let mech = lane.name();
     let s = lane.setup(dir, tag, raw, size)?;
     let exe = std::env::current_exe()?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = Command::new(&exe);
     cmd.args(["bench-peer", "--mechanism", mech, "--mode", mode, "--size", &size.to_string()]);
     cmd.args(["--a", &s.child_a, "--b", &s.child_b]);
     if raw {
@@ -240,34 +220,35 @@ fn start(
     }
     let mut child = cmd.spawn().context("starting the benchmark peer")?;
     drop(s.child_fds);
-    let stdout = child.stdout.take().context("peer stdout")?;
-    let child = Arc::new(Mutex::new(Some(child)));
-    let what = format!("{mech} {} {mode}", if raw { "raw" } else { "ipcx" });
-    let (done, stalled) = watchdog(child.clone(), stall_limit(), what, dir.to_owned());
-    let end = match (s.open_parent)() {
-        Ok(end) => end,
+    let what = format!("ipcx: bench: the {mech} {} {mode} lane", if raw { "raw" } else { "ipcx" });
+    let mut wd = Command::new(&exe);
+    wd.args(["bench-watchdog", "--peer", &child.id().to_string()]);
+    wd.args(["--parent", &std::process::id().to_string()]);
+    wd.args(["--limit-ms", &stall_limit().as_millis().to_string(), "--what", &what]);
+    wd.arg("--dir").arg(dir);
+    let opened = watchdog::Watchdog::start(wd).and_then(|w| {
+        let stdout = child.stdout.take().context("peer stdout")?;
+        Ok((w, stdout, (s.open_parent)()?))
+    });
+    match opened {
+        Ok((watchdog, stdout, end)) => Ok(Run { child, stdout, end, _guard: s.guard, watchdog }),
         Err(e) => {
             // Do not leave the child waiting for a peer that will never come.
-            done.store(true, Ordering::Relaxed);
-            if let Some(mut c) = lock(&child).take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-            return Err(e);
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
         }
-    };
-    Ok(Run { child, stdout, end, _guard: s.guard, done, stalled })
+    }
 }
 
 fn finish(run: Run) -> Result<(u64, Duration)> {
-    let Run { child, mut stdout, end, _guard, done, stalled } = run;
+    let Run { mut child, mut stdout, end, _guard, watchdog } = run;
     drop(end);
     let mut out = String::new();
     let read = stdout.read_to_string(&mut out);
-    let child = lock(&child).take();
-    done.store(true, Ordering::Relaxed);
-    let status = child.context("peer already reaped")?.wait()?;
-    if stalled.load(Ordering::Relaxed) {
+    let stalled = watchdog.finish();
+    let status = child.wait()?;
+    if stalled {
         bail!(
             "no result within {} s: the measurement stalled and was stopped",
             stall_limit().as_secs_f64()

@@ -180,6 +180,16 @@ pub fn writev(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> SysResult<usize> {
     }
 }
 
+/// `kill(2)`: send signal `sig` to the process `pid` (a single process: `pid` must be
+/// positive, never a process group).
+pub fn kill(pid: i32, sig: i32) -> SysResult<()> {
+    if pid <= 0 {
+        return Err(Errno(libc::EINVAL));
+    }
+    // SAFETY: kill(2) takes two integers and touches no memory of this process.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
 /// Non-blocking attempts a blocking receive makes before it blocks (or polls).
 pub const SPIN_TRIES: usize = 32;
 
