@@ -199,6 +199,23 @@ fn abort(r: Running, e: anyhow::Error) -> anyhow::Error {
     e
 }
 
+/// The order of one round of measurements (indices into `lanes`): each ipcx lane right
+/// before the peers compared with it, so that each ratio pairs repetitions taken moments
+/// apart; lanes of no ipcx mechanism last.
+fn measuring_order(lanes: &[Box<dyn Lane>]) -> Vec<usize> {
+    let mut order: Vec<usize> = Vec::new();
+    for (i, l) in lanes.iter().enumerate().filter(|(_, l)| l.is_ipcx()) {
+        order.push(i);
+        order.extend(
+            (0..lanes.len())
+                .filter(|&j| !lanes[j].is_ipcx() && lanes[j].mechanism() == l.mechanism()),
+        );
+    }
+    let rest: Vec<usize> = (0..lanes.len()).filter(|j| !order.contains(j)).collect();
+    order.extend(rest);
+    order
+}
+
 /// The median over repetitions of `g(ipcx) / g(peer)`, repetition by repetition (the
 /// peer's k-th taken right after ipcx's k-th): a swing of the machine between
 /// repetitions moves both sides of a pair, not the ratio.
@@ -399,19 +416,8 @@ pub fn run(args: &[String]) -> Result<()> {
         // elsewhere falls on several lanes rather than on all of one lane's repetitions.
         let mut figs: Vec<Vec<Figures>> = lanes.iter().map(|_| Vec::new()).collect();
         let mut errs: Vec<Option<anyhow::Error>> = lanes.iter().map(|_| None).collect();
-        // Each ipcx lane is measured right before the peers it is compared with, so that
-        // each ratio pairs repetitions taken moments apart; every other round goes the
-        // other way, so that no lane is always measured first.
-        let mut round: Vec<usize> = Vec::new();
-        for (i, l) in lanes.iter().enumerate().filter(|(_, l)| l.is_ipcx()) {
-            round.push(i);
-            round.extend(
-                (0..lanes.len())
-                    .filter(|&j| !lanes[j].is_ipcx() && lanes[j].mechanism() == l.mechanism()),
-            );
-        }
-        let rest: Vec<usize> = (0..lanes.len()).filter(|j| !round.contains(j)).collect();
-        round.extend(rest);
+        // Every other round goes the other way, so that no lane is always measured first.
+        let round = measuring_order(&lanes);
         for rep in 0..reps {
             let mut order = round.clone();
             if rep % 2 == 1 {
@@ -540,6 +546,28 @@ mod tests {
 
     fn rate(r: f64) -> Figures {
         Figures { msgs_per_s: r, ..Figures::default() }
+    }
+
+    #[test]
+    fn each_peer_is_measured_right_after_its_ipcx_lane() {
+        let lanes = all_lanes();
+        let order = measuring_order(&lanes);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..lanes.len()).collect::<Vec<_>>(), "every lane once");
+        for (k, &j) in order.iter().enumerate().filter(|(_, &j)| !lanes[j].is_ipcx()) {
+            // Back to the nearest ipcx lane: only peers of the same mechanism in between.
+            let before = order[..k].iter().rev().find(|&&i| lanes[i].is_ipcx());
+            let i =
+                *before.unwrap_or_else(|| panic!("{} has no ipcx lane before it", lanes[j].key()));
+            assert_eq!(
+                lanes[i].mechanism(),
+                lanes[j].mechanism(),
+                "{} after {}",
+                lanes[j].key(),
+                lanes[i].key()
+            );
+        }
     }
 
     #[test]

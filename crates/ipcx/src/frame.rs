@@ -698,13 +698,12 @@ impl<S: StreamIo> StreamReceiver<S> {
     fn recv_length(&mut self, out: &mut Vec<u8>, max: usize, wait: Wait) -> Result<()> {
         // After a large message, expect another: read just the header, so the payload goes
         // straight into the caller's buffer instead of through ours (one copy, not two).
+        // Otherwise read the header and a payload as long as the last one (or every whole
+        // small frame that is there, where the stream reads ahead).
         let limit = if self.last_len >= self.buf.len() / 2 {
             LENGTH_HEADER
-        } else if self.io.read_ahead() {
-            // Take every whole small frame that is there in one read.
-            usize::MAX
         } else {
-            LENGTH_HEADER + self.last_len
+            self.frame_read(LENGTH_HEADER + self.last_len)
         };
         while self.end - self.start < LENGTH_HEADER {
             let want = limit.saturating_sub(self.end - self.start);
