@@ -28,14 +28,17 @@
 //!   `<= N`, or the first of any type except N (`MSG_EXCEPT`). The type received is
 //!   returned.
 //! - **Waiting**: blocking, non-blocking (`IPC_NOWAIT`, giving `Full` / `WouldBlock`) and
-//!   timed. System V has no timed call, so ipcx makes one that does not spin: the calling
+//!   timed. A receive that may wait first tries `IPC_NOWAIT` up to
+//!   [`sys::SPIN_TRIES`](crate::sys::SPIN_TRIES) times: a reply that comes within those
+//!   few microseconds costs no sleep and wake-up. System V has no timed call, so ipcx
+//!   makes one that does not poll: the calling
 //!   thread's own POSIX timer (`timer_create`, `SIGEV_THREAD_ID`) sends it a real-time
 //!   signal (`SIGRTMIN+5`, whose handler does nothing and is installed without
 //!   `SA_RESTART`) at the deadline, which interrupts the blocked `msgsnd`/`msgrcv` with
 //!   `EINTR`. The timer re-fires every millisecond after the deadline until disarmed, so a
 //!   signal that lands just before the call starts cannot leave it sleeping. Cost: nothing
 //!   while waiting; two `timer_settime` calls per wait that really sleeps; a message that is
-//!   already there is taken with one `IPC_NOWAIT` call and no timer at all. If the program
+//!   already there (or coming within the spin) is taken with no timer at all. If the program
 //!   has its own handler for that signal, ipcx leaves it alone and polls with `IPC_NOWAIT`
 //!   in sleeps growing from 50 µs to 5 ms instead.
 //! - **Removal**: a queue removed while a process waits on it wakes the waiter with
@@ -516,15 +519,28 @@ impl Queue {
         let id = self.id;
         loop {
             let b = &mut self.buf;
+            // A wait first tries without waiting a few times (`sys::spin_tries`): a reply
+            // that comes within the spin costs no sleep and wake-up, most of a blocking
+            // round trip on a virtual machine.
+            let spin = |b: &mut MsgBuf| {
+                sys::spin_tries(|| match raw::msgrcv(id, b, msgtyp, flags | libc::IPC_NOWAIT) {
+                    Err(Errno(libc::ENOMSG)) => Err(Errno(libc::EAGAIN)),
+                    other => other,
+                })
+                .unwrap_or(Err(Errno(libc::ENOMSG)))
+            };
             let r = match wait {
                 Wait::Never => raw::msgrcv(id, b, msgtyp, flags | libc::IPC_NOWAIT),
-                Wait::Forever => loop {
-                    match raw::msgrcv(id, b, msgtyp, flags) {
-                        Err(Errno(libc::EINTR)) => continue,
-                        other => break other,
-                    }
+                Wait::Forever => match spin(b) {
+                    Err(Errno(libc::ENOMSG | libc::EINTR)) => loop {
+                        match raw::msgrcv(id, b, msgtyp, flags) {
+                            Err(Errno(libc::EINTR)) => continue,
+                            other => break other,
+                        }
+                    },
+                    other => other,
                 },
-                Wait::Until(d) => match raw::msgrcv(id, b, msgtyp, flags | libc::IPC_NOWAIT) {
+                Wait::Until(d) => match spin(b) {
                     Err(Errno(libc::ENOMSG)) => {
                         let cell = std::cell::RefCell::new(b);
                         raw::with_deadline(
