@@ -650,3 +650,44 @@ fn an_oversized_packet_is_refused_naming_the_limit_and_the_connection_goes_on() 
     assert!(buf.is_empty(), "no part of the refused message is handed out");
     assert_eq!(s.recv_timeout(T).unwrap(), b"small");
 }
+
+/// Read `conn` to its end: the messages, then `Disconnected`.
+fn drain(conn: &mut socket::Connection) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    loop {
+        match conn.recv_timeout(T) {
+            Ok(m) => got.push(m),
+            Err(e) if e.kind() == ErrorKind::Disconnected => return got,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[test]
+fn empty_seqpacket_messages_sent_just_before_the_peer_exits_are_not_taken_for_its_end() {
+    // Both reads of 0 bytes: an empty message, or the end of the stream. A message from a
+    // peer with an address (ipcx binds its clients and pairs) carries it; from a plain
+    // unbound client (another program's), a timestamp does. Each way, and through both
+    // receive paths (plain, and with descriptors accepted), the empty messages queued
+    // before the peer exited come out before the end.
+    let dir = TestDir::new("sock-empty");
+    let p = dir.join("s.sock");
+    let a = format!("unix-seqpacket:{}", p.display());
+    let l = socket::listen(&addr(&a)).unwrap();
+    let want: Vec<Vec<u8>> = vec![b"".to_vec(), b"x".to_vec(), b"".to_vec()];
+    for (how, max_fds) in [("send", 0), ("send-unnamed", 0), ("send", 1), ("send-unnamed", 1)] {
+        let target = if how == "send" { a.clone() } else { p.display().to_string() };
+        let child = spawn(peer().args([how, &target, "empty", "text:x", "empty"]));
+        let mut s = l.accept_wait(Wait::timeout(T)).unwrap();
+        s.set_max_fds(max_fds);
+        ok(child); // gone before the first read
+        assert_eq!(drain(&mut s), want, "{how}, max_fds {max_fds}");
+    }
+    let (mut tx, mut rx) =
+        socket::unix::pair(ipcx::address::UnixKind::Seqpacket, Default::default()).unwrap();
+    for m in &want {
+        tx.send(m).unwrap();
+    }
+    drop(tx);
+    assert_eq!(drain(&mut rx), want, "a pair");
+}

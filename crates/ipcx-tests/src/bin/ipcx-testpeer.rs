@@ -8,6 +8,9 @@
 //!                                     (`ok`, or the error kind)
 //! ipcx-testpeer echo IN OUT           send back every message until IN disconnects or an empty one comes
 //! ipcx-testpeer send ADDR SPEC...     send messages: "empty", "fill:N" (N bytes of 0xab), "text:..."
+//! ipcx-testpeer send-unnamed PATH SPEC...  the same over a plain seqpacket socket that
+//!                                     connects to the Unix socket file PATH without
+//!                                     binding (as another program's client does)
 //! ipcx-testpeer hold ADDR SECS        open ADDR for sending, then sleep (a peer that never sends)
 //! ipcx-testpeer stall ADDR SECS       open ADDR for receiving, then sleep (a peer that never reads)
 //! ```
@@ -31,6 +34,19 @@ fn open_rx(addr: &str) -> Result<ipcx::BoxReceiver, String> {
 
 fn num(s: Option<&String>, what: &str) -> Result<u64, String> {
     s.ok_or(format!("missing {what}"))?.parse().map_err(|_| format!("bad {what}"))
+}
+
+/// A message from its spec: "empty", "fill:N" (N bytes of 0xab) or "text:...".
+fn spec_message(spec: &str) -> Result<Vec<u8>, String> {
+    if spec == "empty" {
+        Ok(Vec::new())
+    } else if let Some(n) = spec.strip_prefix("fill:") {
+        Ok(vec![0xab; n.parse::<usize>().map_err(|_| "bad fill size")?])
+    } else if let Some(t) = spec.strip_prefix("text:") {
+        Ok(t.as_bytes().to_vec())
+    } else {
+        Err(format!("unknown message spec {spec}"))
+    }
 }
 
 fn run(args: &[String]) -> Result<(), String> {
@@ -81,16 +97,22 @@ fn run(args: &[String]) -> Result<(), String> {
         "send" => {
             let mut tx = open_tx(args.get(1).ok_or("missing ADDR")?)?;
             for spec in &args[2..] {
-                let msg = if spec == "empty" {
-                    Vec::new()
-                } else if let Some(n) = spec.strip_prefix("fill:") {
-                    vec![0xab; n.parse::<usize>().map_err(|_| "bad fill size")?]
-                } else if let Some(t) = spec.strip_prefix("text:") {
-                    t.as_bytes().to_vec()
-                } else {
-                    return Err(format!("unknown message spec {spec}"));
-                };
-                tx.send(&msg).map_err(|e| e.to_string())?;
+                tx.send(&spec_message(spec)?).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+        "send-unnamed" => {
+            use ipcx::sys::socket as ss;
+            use std::os::fd::AsFd;
+            let path = std::path::Path::new(args.get(1).ok_or("missing PATH")?);
+            let e = |what: &'static str| move |e: ipcx::sys::Errno| format!("{what}: {e:?}");
+            let sa = ss::SockAddr::unix_path(path).map_err(e("address"))?;
+            let fd = ss::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET, false).map_err(e("socket"))?;
+            ss::connect(fd.as_fd(), &sa).map_err(e("connect"))?;
+            for spec in &args[2..] {
+                let msg = spec_message(spec)?;
+                ss::send(fd.as_fd(), &[std::io::IoSlice::new(&msg)], libc::MSG_NOSIGNAL)
+                    .map_err(e("send"))?;
             }
             Ok(())
         }

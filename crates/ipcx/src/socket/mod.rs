@@ -151,8 +151,12 @@ fn with_wait<T>(
 struct Packet {
     fd: Arc<OwnedFd>,
     max: usize,
-    /// Seqpacket: a 0-byte read is end of stream unless a timestamp came with it.
+    /// Seqpacket: a 0-byte read is end of stream unless the sender's address or a
+    /// timestamp came with it.
     seqpacket: bool,
+    /// Seqpacket: the peer has an address, so every message it sends carries it.
+    named_peer: bool,
+    max_fds: usize,
     eof: bool,
     control: Vec<u64>,
     inbox: Vec<OwnedFd>,
@@ -162,16 +166,26 @@ struct Packet {
 
 impl Packet {
     fn new(fd: Arc<OwnedFd>, max: usize, seqpacket: bool, max_fds: usize) -> SysResult<Packet> {
-        // Seqpacket: a timestamp rides on every message, to tell an empty message from end
-        // of stream (both read as 0 bytes). Credentials would too, but cost about a fifth
-        // of the small-message rate (reference counts on the sender's pid and cred, taken
-        // on one core and dropped on the other). Datagrams: credentials name each sender.
-        let opt = if seqpacket { libc::SO_TIMESTAMP } else { libc::SO_PASSCRED };
-        ss::set_int_opt(fd.as_fd(), libc::SOL_SOCKET, opt, 1)?;
+        // Seqpacket: an empty message and end of stream both read as 0 bytes. A message
+        // from a peer that has an address (ipcx's clients and pairs bind to one the kernel
+        // picks; an accepted connection has its listener's) carries that address, so a
+        // receive reads it with `recvfrom` and needs nothing more. From an unnamed peer
+        // (another program's client) a timestamp rides on every message instead, which
+        // takes `recvmsg` and control data: about a tenth of the small-message rate.
+        // Credentials would tell them apart too, but cost about a fifth (reference counts
+        // on the sender's pid and cred, taken on one core and dropped on the other).
+        // Datagrams: credentials name each sender.
+        let named_peer = seqpacket && ss::peer_is_named(fd.as_fd())?;
+        if !named_peer {
+            let opt = if seqpacket { libc::SO_TIMESTAMP } else { libc::SO_PASSCRED };
+            ss::set_int_opt(fd.as_fd(), libc::SOL_SOCKET, opt, 1)?;
+        }
         let mut p = Packet {
             fd,
             max,
             seqpacket,
+            named_peer,
+            max_fds,
             eof: false,
             control: Vec::new(),
             inbox: Vec::new(),
@@ -183,6 +197,7 @@ impl Packet {
     }
 
     fn set_max_fds(&mut self, n: usize) {
+        self.max_fds = n;
         self.control = vec![0u64; ss::control_space(n).div_ceil(8)];
     }
 
@@ -214,14 +229,22 @@ impl Packet {
         }
         self.inbox.clear();
         let (fd, control, max) = (&self.fd, &mut self.control, self.max);
-        let r = with_wait(fd.as_fd(), libc::POLLIN, wait, |nonblock| {
-            ss::recv_msg_vec(fd.as_fd(), out, max, control, libc::MSG_TRUNC | nb(nonblock))
-        })
+        let r = if self.named_peer && self.max_fds == 0 {
+            with_wait(fd.as_fd(), libc::POLLIN, wait, |nonblock| {
+                let (len, named) =
+                    ss::recv_from_vec(fd.as_fd(), out, max, libc::MSG_TRUNC | nb(nonblock))?;
+                Ok(ss::Received { len, named, ..Default::default() })
+            })
+        } else {
+            with_wait(fd.as_fd(), libc::POLLIN, wait, |nonblock| {
+                ss::recv_msg_vec(fd.as_fd(), out, max, control, libc::MSG_TRUNC | nb(nonblock))
+            })
+        }
         .map_err(|e| recv_err(name, e))?;
         self.inbox = r.fds;
         self.ctrunc = r.ctrunc;
         self.last_cred = r.creds.map(PeerCred::from);
-        if r.len == 0 && self.seqpacket && !r.stamped {
+        if r.len == 0 && self.seqpacket && !r.named && !r.stamped {
             self.eof = true;
             return Err(disconnected(name));
         }
@@ -1017,7 +1040,8 @@ pub fn open_sender(addr: &Address, opts: &OpenOptions) -> Result<crate::BoxSende
 
 /// Connect a new socket of `domain`/`ty` to `sa`; while nobody listens (refused, no
 /// file, backlog full) try again until `timeout` (none: one attempt). Returns a blocking
-/// descriptor.
+/// descriptor. A Unix seqpacket socket is first bound to an address the kernel picks
+/// (see [`Packet::new`]).
 fn connect_within(
     domain: i32,
     ty: i32,
@@ -1030,6 +1054,9 @@ fn connect_within(
     loop {
         let fd =
             ss::socket(domain, ty, true).map_err(|e| Error::from_errno("connect", name, e.0))?;
+        if (domain, ty) == (libc::AF_UNIX, libc::SOCK_SEQPACKET) {
+            ss::autobind(fd.as_fd()).map_err(|e| Error::from_errno("connect", name, e.0))?;
+        }
         let r = match ss::connect(fd.as_fd(), sa) {
             Err(Errno(libc::EINPROGRESS)) => match sys::poll(fd.as_fd(), libc::POLLOUT, deadline) {
                 Ok(r) if r.none() => Err(Errno(libc::ETIMEDOUT)),

@@ -316,6 +316,13 @@ pub fn connect(addr: &Address, timeout: Option<Duration>) -> Result<Connection> 
 pub fn pair(kind: UnixKind, framing: Framing) -> Result<(Connection, Connection)> {
     let (a, b) =
         ss::socketpair(ty(kind)).map_err(|e| Error::from_errno("socketpair", "unix:", e.0))?;
+    if kind == UnixKind::Seqpacket {
+        // Named ends tell an empty message from end of stream without a timestamp on every
+        // message (see `Packet::new`).
+        for fd in [&a, &b] {
+            ss::autobind(fd.as_fd()).map_err(|e| Error::from_errno("bind", "unix:(pair)", e.0))?;
+        }
+    }
     let mk = |fd| {
         Connection::new(
             fd,
