@@ -24,7 +24,7 @@ const STALL_LIMIT: Duration = Duration::from_secs(120);
 pub fn watchdog(args: &[String]) -> Result<()> {
     let [peer, parent, label] = args else { bail!("bad watchdog arguments {args:?}") };
     let what = format!("ipcx-peers: {label}");
-    watchdog::watch(peer.parse()?, parent.parse()?, STALL_LIMIT, &what, None)
+    watchdog::watch(peer.parse()?, parent.parse()?, (STALL_LIMIT, watchdog::GRACE), &what, None)
 }
 
 /// A data message starts with this byte; the end marker with [`END`].

@@ -267,3 +267,35 @@ fn the_measuring_process_has_one_thread() {
     assert!(looks > 20, "the run ended before it could be looked at ({looks} looks)");
     assert_eq!(most, 1, "the measuring process ran {most} threads");
 }
+
+/// A measuring process still stuck after its peer was stopped is given up: the watchdog
+/// says which lane, removes the run's directory and ends the measuring process.
+/// (Stand-ins: two `sleep`s for the peer and the measuring process; the watchdog's
+/// standard input stays open, as when the measurement never reports that it is over.)
+#[test]
+fn a_run_still_stuck_after_its_peer_was_stopped_is_given_up() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = TestDir::new("bench-giveup");
+    let run_dir = dir.join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    std::fs::write(run_dir.join("segment"), b"left by the lane").unwrap();
+    let mut peer = spawn(Command::new("sleep").arg("600"));
+    let mut parent = spawn(Command::new("sleep").arg("600"));
+    let (p, q) = (peer.id().to_string(), parent.id().to_string());
+    let o = spawn(
+        ipcx()
+            .args(["bench-watchdog", "--peer", &p, "--parent", &q, "--limit-ms", "200"])
+            .args(["--grace-ms", "300", "--what", "the stuck lane", "--dir"])
+            .arg(&run_dir)
+            .stdin(Stdio::piped()),
+    )
+    .wait_within(Duration::from_secs(30));
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(text(&o.stdout).trim(), "stalled");
+    assert!(err.contains("the stuck lane made no progress"), "{err}");
+    assert!(!run_dir.exists(), "the run's directory is removed");
+    let t = Duration::from_secs(10);
+    assert_eq!(peer.wait_within(t).status.signal(), Some(9), "the peer is killed");
+    assert_eq!(parent.wait_within(t).status.signal(), Some(15), "the measuring process is ended");
+}

@@ -128,6 +128,9 @@ pub struct WatchdogArgs {
     parent: i32,
     #[arg(long)]
     limit_ms: u64,
+    /// How long the measuring process may stay stuck after the peer was killed.
+    #[arg(long, default_value_t = watchdog::GRACE.as_millis() as u64)]
+    grace_ms: u64,
     /// The lane, for the message.
     #[arg(long)]
     what: String,
@@ -138,8 +141,8 @@ pub struct WatchdogArgs {
 
 /// The watchdog of one measurement (see `watchdog.rs`).
 pub fn watchdog(a: WatchdogArgs) -> Result<()> {
-    let limit = Duration::from_millis(a.limit_ms);
-    watchdog::watch(a.peer, a.parent, limit, &a.what, Some(&a.dir))
+    let times = (Duration::from_millis(a.limit_ms), Duration::from_millis(a.grace_ms));
+    watchdog::watch(a.peer, a.parent, times, &a.what, Some(&a.dir))
 }
 
 /// The child side: echo every message, or count them and acknowledge at the end.

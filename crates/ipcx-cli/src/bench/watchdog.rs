@@ -59,13 +59,13 @@ impl Drop for Watchdog {
 }
 
 /// The watchdog process: wait for standard input to close, at most `limit`; past it kill
-/// `peer` and print `stalled`; past [`GRACE`] more, say that `what` (which names the
-/// program and the lane) is stuck, remove `dir` (if any) and end `parent`. Returns when
-/// standard input closes.
+/// `peer` and print `stalled`; past `grace` more ([`GRACE`] in a run), say that `what`
+/// (which names the program and the lane) is stuck, remove `dir` (if any) and end
+/// `parent`. Returns when standard input closes.
 pub fn watch(
     peer: i32,
     parent: i32,
-    limit: Duration,
+    (limit, grace): (Duration, Duration),
     what: &str,
     dir: Option<&Path>,
 ) -> Result<()> {
@@ -83,7 +83,7 @@ pub fn watch(
     let mut out = std::io::stdout();
     let _ = writeln!(out, "stalled");
     let _ = out.flush();
-    if closed(Instant::now() + GRACE) {
+    if closed(Instant::now() + grace) {
         return Ok(());
     }
     eprintln!(
