@@ -29,7 +29,7 @@
 //!   system call (`mq_timedsend` / `mq_timedreceive`; a deadline already past makes the
 //!   call return at once instead of sleeping, so the descriptor's `O_NONBLOCK` flag is
 //!   never toggled). A receive that may wait first tries with a zero deadline up to
-//!   [`sys::SPIN_TRIES`](crate::sys::SPIN_TRIES) times: a reply that comes within those
+//!   [`sys::SPIN_TRIES`] times: a reply that comes within those
 //!   few microseconds costs no sleep and wake-up. [`Queue::set_nonblocking`] sets the
 //!   flag for code that polls.
 //! - **poll**: on Linux the queue is a descriptor: [`Queue`] implements `AsFd`, readable

@@ -29,7 +29,7 @@
 //!   returned.
 //! - **Waiting**: blocking, non-blocking (`IPC_NOWAIT`, giving `Full` / `WouldBlock`) and
 //!   timed. A receive that may wait first tries `IPC_NOWAIT` up to
-//!   [`sys::SPIN_TRIES`](crate::sys::SPIN_TRIES) times: a reply that comes within those
+//!   [`sys::SPIN_TRIES`] times: a reply that comes within those
 //!   few microseconds costs no sleep and wake-up. System V has no timed call, so ipcx
 //!   makes one that does not poll: the calling
 //!   thread's own POSIX timer (`timer_create`, `SIGEV_THREAD_ID`) sends it a real-time
