@@ -13,6 +13,7 @@
 //!     24     8  writer owner: pid | (start time low 32 bits << 32); 0 = none
 //!     32     8  reader owner: same
 //!     40     4  closed bits: 1 = writer left, 2 = reader left
+//!     44     4  never-sleeps bits: 1 = the writer spins only, 2 = the reader does
 //!    128     8  head: bytes ever written (writer's cache line)
 //!    136     4  reader-waiting futex word (1 while the reader sleeps)
 //!    256     8  tail: bytes ever consumed (reader's cache line)
@@ -46,6 +47,15 @@
 //! (the writer waiting for room) is symmetric on `tail` and the writer-waiting word; a
 //! closing side `fetch_or`s its closed bit, clears the peer's waiting word and wakes it,
 //! and a side about to sleep reads the closed bits with a read-modify-write too.
+//!
+//! **A peer that never sleeps.** A side in [`WaitMode::Spin`] sets its never-sleeps bit
+//! while attached. Publishing to such a peer needs no wake-up protocol: the index is a
+//! release store (no `xchg`, whose wait for the store buffer to drain was three quarters
+//! of a streaming writer's own time) and the waiting word is not read. A side that may
+//! sleep clears its bit at attach, so a stale bit (left by a spinning side that died) is
+//! gone before the new side can sleep. (A side of an older ipcx, which knows nothing of the
+//! bit, could attach over a stale one and sleep: a wake-up it then misses costs it one
+//! 50 ms sleep slice, never a hang.)
 //!
 //! **Untrusted memory.** Every index and length read from the segment is checked before use
 //! (`head - tail <= capacity`, alignment, record inside the data area and below `head`);
@@ -95,6 +105,8 @@ const OFF_CAPACITY: usize = 16;
 const OFF_WRITER: usize = 24;
 const OFF_READER: usize = 32;
 const OFF_CLOSED: usize = 40;
+/// Never-sleeps bits: the side's closed bit value while it is in spin mode.
+pub(crate) const OFF_SPINNERS: usize = 44;
 const OFF_HEAD: usize = 128;
 const OFF_READER_WAITING: usize = 136;
 const OFF_TAIL: usize = 256;
@@ -436,6 +448,12 @@ impl End {
                 break;
             }
         }
+        let spinners = region.u32_at(OFF_SPINNERS).map_err(|a| access(&object, op, a))?;
+        if mode == WaitMode::Spin {
+            spinners.fetch_or(side.closed_bit(), SeqCst);
+        } else {
+            spinners.fetch_and(!side.closed_bit(), SeqCst);
+        }
         let closed = region.u32_at(OFF_CLOSED).map_err(|a| access(&object, op, a))?;
         closed.fetch_and(!side.closed_bit(), SeqCst);
         Ok(End {
@@ -483,6 +501,21 @@ impl End {
     #[inline]
     fn peer_closed(&self) -> bool {
         !self.persist && self.word32(OFF_CLOSED).load(Acquire) & self.side.peer().closed_bit() != 0
+    }
+
+    /// Publish this side's index (`head` for the writer, `tail` for the reader) and wake
+    /// the peer if it sleeps. To a peer that never sleeps, a release store and nothing
+    /// more; otherwise the swap and the look at its waiting word of the wake-up protocol.
+    #[inline]
+    fn publish(&self, off: usize, index: u64) {
+        let peer_spins = self.word32(OFF_SPINNERS).load(Relaxed) & self.side.peer().closed_bit();
+        if peer_spins != 0 {
+            self.word64(off).store(index, Release);
+            return;
+        }
+        // A swap (not a store): see the wake-up protocol in the module docs.
+        self.word64(off).swap(index, SeqCst);
+        self.wake_peer();
     }
 
     /// Wake the peer if it sleeps (its waiting word is 1).
@@ -620,6 +653,7 @@ impl End {
     }
 
     fn release(&self) {
+        self.word32(OFF_SPINNERS).fetch_and(!self.side.closed_bit(), SeqCst);
         let slot = self.word64(self.side.owner_off());
         let _ = slot.compare_exchange(self.me, 0, SeqCst, Relaxed);
         self.word32(OFF_CLOSED).fetch_or(self.side.closed_bit(), SeqCst);
@@ -867,9 +901,7 @@ impl RingWriter {
     #[inline]
     fn publish(&mut self, new_head: u64) {
         self.head = new_head;
-        // A swap (not a store): see the wake-up protocol in the module docs.
-        self.end.word64(OFF_HEAD).swap(new_head, SeqCst);
-        self.end.wake_peer();
+        self.end.publish(OFF_HEAD, new_head);
     }
 }
 
@@ -1055,8 +1087,7 @@ impl RingReader {
     #[inline]
     fn release(&mut self, new_tail: u64) {
         self.tail = new_tail;
-        self.end.word64(OFF_TAIL).swap(new_tail, SeqCst);
-        self.end.wake_peer();
+        self.end.publish(OFF_TAIL, new_tail);
     }
 }
 

@@ -273,3 +273,96 @@ fn a_stale_header_at_the_head_is_never_taken_for_a_record() {
     r.recv(&mut buf, Wait::Never).unwrap();
     assert_eq!(buf, [8; 3]);
 }
+
+/// A ring of `cap` bytes whose writer and reader wait in the given modes.
+fn mixed_ring(cap: usize, wm: WaitMode, rm: WaitMode) -> (region::Region, RingWriter, RingReader) {
+    let region = region::Region::heap(ring::segment_len(cap));
+    ring::init(&region, cap, "shm:(heap)").unwrap();
+    let w = RingWriter::attach(region.clone(), wm, "shm:(heap)".into(), false).unwrap();
+    let r = RingReader::attach(region.clone(), rm, "shm:(heap)".into(), false).unwrap();
+    (region, w, r)
+}
+
+/// Each side in spin mode sets its never-sleeps bit while attached (so the other side
+/// publishes to it without the wake-up protocol) and clears it when it leaves; a side that
+/// may sleep clears a stale one when it attaches.
+#[test]
+fn a_spinning_side_says_so_while_attached() {
+    use std::sync::atomic::Ordering::Acquire;
+    let bits = |r: &region::Region| r.load_u32(ring::OFF_SPINNERS, Acquire).unwrap();
+    let (region, w, r) = mixed_ring(4096, WaitMode::Spin, WaitMode::Blocking);
+    assert_eq!(bits(&region), 1, "the spinning writer's bit alone");
+    drop(w);
+    assert_eq!(bits(&region), 0, "cleared when the writer leaves");
+    drop(r);
+    let (region, w, r) = mixed_ring(4096, WaitMode::Blocking, WaitMode::Spin);
+    assert_eq!(bits(&region), 2, "the spinning reader's bit alone");
+    drop(r);
+    // A spinning reader that died left its bit: a blocking reader clears it.
+    region.u32_at(ring::OFF_SPINNERS).unwrap().fetch_or(2, Acquire);
+    let r =
+        RingReader::attach(region.clone(), WaitMode::Blocking, "shm:(heap)".into(), false).unwrap();
+    assert_eq!(bits(&region), 0);
+    drop((w, r));
+}
+
+/// A side that sleeps is woken by a spinning peer at once, both ways: a reader waiting for
+/// a message, and a writer waiting for room. The two go in lockstep (an acknowledgement
+/// through a channel after each step), so every step needs one wake-up of the sleeping
+/// side. (A spinning side publishes without the wake-up protocol only to a peer that never
+/// sleeps; to this one, a missed wake-up costs a 50 ms sleep slice, a second over these 20
+/// steps.)
+#[cfg_attr(miri, ignore)]
+#[test]
+fn a_sleeping_side_is_woken_by_a_spinning_peer() {
+    use std::sync::mpsc::channel;
+    let pause = Duration::from_millis(3);
+    let steps = 20u32;
+    let bound = pause * steps + Duration::from_millis(500);
+
+    // The reader sleeps before each message (a pause is far past its spin and yields).
+    let (_region, mut w, mut r) = mixed_ring(4096, WaitMode::Spin, WaitMode::Blocking);
+    let (ack, acked) = channel();
+    let start = Instant::now();
+    let t = std::thread::spawn(move || {
+        for i in 0..steps {
+            std::thread::sleep(pause);
+            w.send(&msg(i, 64), Wait::Forever).unwrap();
+            acked.recv().unwrap();
+        }
+    });
+    let mut buf = Vec::new();
+    for i in 0..steps {
+        r.recv(&mut buf, Wait::Forever).unwrap();
+        assert_eq!(buf, msg(i, 64));
+        ack.send(()).unwrap();
+    }
+    t.join().unwrap();
+    let took = start.elapsed();
+    assert!(took < bound, "{steps} wake-ups of a sleeping reader took {took:?}");
+
+    // The writer sleeps on a full ring until the spinning reader frees room.
+    let (_region, mut w, mut r) = mixed_ring(1024, WaitMode::Blocking, WaitMode::Spin);
+    let mut n = 0u32;
+    while w.send(&msg(n, 200), Wait::Never).is_ok() {
+        n += 1;
+    }
+    let (ack, acked) = channel();
+    let start = Instant::now();
+    let t = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        for i in 0..steps {
+            std::thread::sleep(pause);
+            r.recv(&mut buf, Wait::Forever).unwrap();
+            assert_eq!(buf, msg(i, 200));
+            acked.recv().unwrap();
+        }
+    });
+    for i in n..n + steps {
+        w.send(&msg(i, 200), Wait::Forever).unwrap();
+        ack.send(()).unwrap();
+    }
+    t.join().unwrap();
+    let took = start.elapsed();
+    assert!(took < bound, "{steps} wake-ups of a writer waiting for room took {took:?}");
+}
