@@ -407,6 +407,13 @@ fn descriptors_passed_read_the_file_the_sender_opened_and_over_limit_leaks_none(
         client.send_with_fds(b"unwanted", &all).unwrap();
         client.send(b"last").unwrap();
         let mut buf = Vec::new();
+        if scheme == "unix-seqpacket" {
+            // One packet, refused whole (never delivered with its descriptors dropped).
+            let e = server
+                .recv_timeout_into(&mut buf, T)
+                .expect_err("descriptors to a receiver taking none");
+            assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
+        }
         for _ in 0..3 {
             if server.recv_timeout_into(&mut buf, T).is_ok() && buf == b"last" {
                 break;
@@ -680,11 +687,15 @@ fn empty_seqpacket_messages_sent_just_before_the_peer_exits_are_not_taken_for_it
         let child = spawn(peer().args([how, &target, "empty", "text:x", "empty"]));
         let mut s = l.accept_wait(Wait::timeout(T)).unwrap();
         s.set_max_fds(max_fds);
+        // Which way the receiver tells them apart: the sender's address, or timestamps.
+        let named = ipcx::sys::socket::peer_is_named(s.as_fd()).unwrap();
+        assert_eq!(named, how == "send", "{how}");
         ok(child); // gone before the first read
         assert_eq!(drain(&mut s), want, "{how}, max_fds {max_fds}");
     }
     let (mut tx, mut rx) =
         socket::unix::pair(ipcx::address::UnixKind::Seqpacket, Default::default()).unwrap();
+    assert!(ipcx::sys::socket::peer_is_named(rx.as_fd()).unwrap(), "a pair's ends are named");
     for m in &want {
         tx.send(m).unwrap();
     }

@@ -25,13 +25,12 @@
 //!   the kernel decide instead (a process with `CAP_SYS_RESOURCE` may exceed them).
 //! - **Ownership**: the value that created the queue unlinks it on drop unless
 //!   [`Queue::keep`] is called. An unlinked queue lives on for descriptors already open.
-//! - **Waiting**: blocking, non-blocking (`Full` / `WouldBlock`) and timed, all with one
-//!   system call (`mq_timedsend` / `mq_timedreceive`; a deadline already past makes the
-//!   call return at once instead of sleeping, so the descriptor's `O_NONBLOCK` flag is
-//!   never toggled). A receive that may wait first tries with a zero deadline up to
-//!   [`sys::SPIN_TRIES`] times: a reply that comes within those
-//!   few microseconds costs no sleep and wake-up. [`Queue::set_nonblocking`] sets the
-//!   flag for code that polls.
+//! - **Waiting**: blocking, non-blocking (`Full` / `WouldBlock`) and timed, each call one
+//!   `mq_timedsend` / `mq_timedreceive` (a deadline already past makes the call return at
+//!   once instead of sleeping, so the descriptor's `O_NONBLOCK` flag is never toggled). A
+//!   receive that may wait first makes such a call with a zero deadline up to
+//!   [`sys::SPIN_TRIES`] times: a reply that comes within those few microseconds costs no
+//!   sleep and wake-up. [`Queue::set_nonblocking`] sets the flag for code that polls.
 //! - **poll**: on Linux the queue is a descriptor: [`Queue`] implements `AsFd`, readable
 //!   when a message waits, writable when there is room.
 //! - **No peers**: a queue does not know who uses it; a receiver does not learn that a

@@ -524,7 +524,9 @@ impl Queue {
             // round trip on a virtual machine.
             let spin = |b: &mut MsgBuf| {
                 sys::spin_tries(|| match raw::msgrcv(id, b, msgtyp, flags | libc::IPC_NOWAIT) {
-                    Err(Errno(libc::ENOMSG)) => Err(Errno(libc::EAGAIN)),
+                    // (EINTR cannot come from a call that does not wait; were it to, the
+                    // spin goes on.)
+                    Err(Errno(libc::ENOMSG | libc::EINTR)) => Err(Errno(libc::EAGAIN)),
                     other => other,
                 })
                 .unwrap_or(Err(Errno(libc::ENOMSG)))
@@ -532,7 +534,7 @@ impl Queue {
             let r = match wait {
                 Wait::Never => raw::msgrcv(id, b, msgtyp, flags | libc::IPC_NOWAIT),
                 Wait::Forever => match spin(b) {
-                    Err(Errno(libc::ENOMSG | libc::EINTR)) => loop {
+                    Err(Errno(libc::ENOMSG)) => loop {
                         match raw::msgrcv(id, b, msgtyp, flags) {
                             Err(Errno(libc::EINTR)) => continue,
                             other => break other,

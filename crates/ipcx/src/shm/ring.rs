@@ -53,9 +53,12 @@
 //! release store (no `xchg`, whose wait for the store buffer to drain was three quarters
 //! of a streaming writer's own time) and the waiting word is not read. A side that may
 //! sleep clears its bit at attach, so a stale bit (left by a spinning side that died) is
-//! gone before the new side can sleep. (A side of an older ipcx, which knows nothing of the
-//! bit, could attach over a stale one and sleep: a wake-up it then misses costs it one
-//! 50 ms sleep slice, never a hang.)
+//! gone before the new side can sleep. Two hand-overs can still cost a wake-up, which the
+//! side that misses it pays with one 50 ms sleep slice, never a hang: a side of an older
+//! ipcx (which knows nothing of the bit) attaching over a stale one, and a spinning peer
+//! replaced by one that sleeps while the publisher is held up between reading the bit and
+//! storing its index. (Closing that second window would take a full fence per publish,
+//! the very cost the bit saves.)
 //!
 //! **Untrusted memory.** Every index and length read from the segment is checked before use
 //! (`head - tail <= capacity`, alignment, record inside the data area and below `head`);

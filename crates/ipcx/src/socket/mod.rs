@@ -169,9 +169,9 @@ impl Packet {
         // Seqpacket: an empty message and end of stream both read as 0 bytes. A message
         // from a peer that has an address (ipcx's clients and pairs bind to one the kernel
         // picks; an accepted connection has its listener's) carries that address, so a
-        // receive reads it with `recvfrom` and needs nothing more. From an unnamed peer
-        // (another program's client) a timestamp rides on every message instead, which
-        // takes `recvmsg` and control data: about a tenth of the small-message rate.
+        // receive reads it along with the message and needs no control data. From an
+        // unnamed peer (another program's client) a timestamp rides on every message
+        // instead, which takes control data: about a tenth of the small-message rate.
         // Credentials would tell them apart too, but cost about a fifth (reference counts
         // on the sender's pid and cred, taken on one core and dropped on the other).
         // Datagrams: credentials name each sender.
@@ -230,17 +230,15 @@ impl Packet {
         }
         self.inbox.clear();
         let (fd, control, max) = (&self.fd, &mut self.control, self.max);
-        let r = if self.named_peer && self.max_fds == 0 {
-            with_wait(fd.as_fd(), libc::POLLIN, wait, |nonblock| {
-                let (len, named) =
-                    ss::recv_from_vec(fd.as_fd(), out, max, libc::MSG_TRUNC | nb(nonblock))?;
-                Ok(ss::Received { len, named, ..Default::default() })
-            })
-        } else {
-            with_wait(fd.as_fd(), libc::POLLIN, wait, |nonblock| {
-                ss::recv_msg_vec(fd.as_fd(), out, max, control, libc::MSG_TRUNC | nb(nonblock))
-            })
-        }
+        // From a named peer that may send no descriptors, no control data is needed: the
+        // sender's address tells a message from end of stream, and descriptors sent anyway
+        // still show as MSG_CTRUNC (refused below). (`recvfrom` would be cheaper still, but
+        // cannot see MSG_CTRUNC: the message would arrive with its descriptors silently
+        // closed.)
+        let control = if self.named_peer && self.max_fds == 0 { &mut [][..] } else { control };
+        let r = with_wait(fd.as_fd(), libc::POLLIN, wait, |nonblock| {
+            ss::recv_msg_vec(fd.as_fd(), out, max, control, libc::MSG_TRUNC | nb(nonblock))
+        })
         .map_err(|e| recv_err(name, e))?;
         self.inbox = r.fds;
         self.ctrunc = r.ctrunc;
