@@ -271,7 +271,7 @@ pub fn local_addr(fd: BorrowedFd<'_>) -> SysResult<SockAddr> {
 
 /// Whether the peer of a connected Unix socket has an address (`getpeername(2)` gives more
 /// than the address family): then every message it sends carries that address, which
-/// tells an empty seqpacket message from end of stream (see [`Received::named`]).
+/// tells an empty seqpacket message from end of stream (see [`recv_from_vec`]).
 pub fn peer_is_named(fd: BorrowedFd<'_>) -> SysResult<bool> {
     let mut a = SockAddr { storage: zeroed_storage(), len: 0 };
     a.len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -432,6 +432,46 @@ fn name_buf() -> (libc::sockaddr_un, libc::socklen_t) {
 /// stream (not).
 fn is_named(len: libc::socklen_t) -> bool {
     len as usize > size_of::<libc::sa_family_t>()
+}
+
+/// `recvfrom(2)` of one message into the spare capacity of `out` (cleared first) for at
+/// most `max` bytes, with the sender's address; retried on `EINTR`. Returns the length
+/// (the real one with `MSG_TRUNC`) and whether the sender had an address. Cheaper than
+/// [`recv_msg`] (no message header or control data to copy in and out), and on a
+/// seqpacket socket whose peer has an address it still tells an empty message (named)
+/// from end of stream (not).
+pub fn recv_from_vec(
+    fd: BorrowedFd<'_>,
+    out: &mut Vec<u8>,
+    max: usize,
+    flags: i32,
+) -> SysResult<(usize, bool)> {
+    out.clear();
+    out.reserve(max);
+    let (mut name, mut len) = name_buf();
+    let buf = &mut out.spare_capacity_mut()[..max];
+    let n = loop {
+        // SAFETY: `buf` is valid for writes of `max` bytes and `name` for `len` bytes;
+        // the kernel writes at most those.
+        let r = unsafe {
+            libc::recvfrom(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                max,
+                flags,
+                (&mut name as *mut libc::sockaddr_un).cast(),
+                &mut len,
+            )
+        };
+        match cvt_size(r) {
+            Err(Errno(libc::EINTR)) => continue,
+            other => break other?,
+        }
+    };
+    // SAFETY: recvfrom initialised the first min(n, max) bytes of the spare capacity,
+    // which `reserve` made at least `max` long.
+    unsafe { out.set_len(n.min(max)) };
+    Ok((n, is_named(len)))
 }
 
 /// Control space for [`recv_msg`] receiving at most `max_fds` descriptors, credentials and
