@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 #[path = "../../ipcx-cli/src/bench/units.rs"]
 #[allow(dead_code)] // shared with `ipcx bench`, which uses all of it
 mod units;
-use units::{fmt_ns, fmt_size, median_spread, parse_size};
+use units::{fmt_ns, fmt_size, median_spread, paired, parse_size, round_order};
 
 #[path = "../../ipcx-cli/src/bench/watchdog.rs"]
 mod watchdog;
@@ -220,8 +220,8 @@ fn measuring_order(lanes: &[Box<dyn Lane>]) -> Vec<usize> {
 /// peer's k-th taken right after ipcx's k-th): a swing of the machine between
 /// repetitions moves both sides of a pair, not the ratio.
 fn paired_ratio(ipcx: &[Figures], peer: &[Figures], g: fn(&Figures) -> f64) -> f64 {
-    let v: Vec<f64> = ipcx.iter().zip(peer).map(|(a, b)| g(a) / g(b)).collect();
-    median_spread(&v).0
+    let each = |f: &[Figures]| f.iter().map(g).collect::<Vec<_>>();
+    paired(&each(ipcx), &each(peer))
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -419,11 +419,7 @@ pub fn run(args: &[String]) -> Result<()> {
         // Every other round goes the other way, so that no lane is always measured first.
         let round = measuring_order(&lanes);
         for rep in 0..reps {
-            let mut order = round.clone();
-            if rep % 2 == 1 {
-                order.reverse();
-            }
-            for i in order {
+            for i in round_order(round.clone(), rep) {
                 let lane = &lanes[i];
                 if errs[i].is_some() {
                     continue;

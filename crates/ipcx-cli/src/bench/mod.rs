@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-pub use units::{median_spread, parse_size};
+pub use units::{median_spread, paired, parse_size, round_order};
 
 mod report;
 mod svg;
@@ -718,11 +718,7 @@ fn run_lanes(
         // repetitions; every other round goes the other way, so that neither form of a
         // lane is always measured first (or always right after the other lanes).
         for rep in 0..reps {
-            let mut order: Vec<&mut Slot> = slots.iter_mut().collect();
-            if rep % 2 == 1 {
-                order.reverse();
-            }
-            for slot in order {
+            for slot in round_order(slots.iter_mut().collect(), rep) {
                 if slot.skipped.is_some() {
                     progress.step();
                     continue;
@@ -817,18 +813,6 @@ fn summarize(
         latency_reps: lat,
         throughput_reps: thr,
     }
-}
-
-/// The ratio of two lanes' figures, paired by repetition: the median of `a[i] / b[i]`.
-/// Repetitions go round the lanes in turn, so `a[i]` and `b[i]` were taken moments apart;
-/// pairing them cancels what changes between rounds (on a virtual machine, where the host
-/// places the two CPUs can double a cache-line round trip from one round to the next),
-/// which a ratio of two medians would not. Unequal counts fall back to that ratio.
-fn paired(a: &[f64], b: &[f64]) -> f64 {
-    if a.len() != b.len() || a.is_empty() {
-        return median_spread(a).0 / median_spread(b).0;
-    }
-    median_spread(&a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>()).0
 }
 
 fn p50s(r: &LaneResult) -> Vec<f64> {

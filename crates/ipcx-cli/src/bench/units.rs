@@ -28,6 +28,28 @@ pub fn median_spread(v: &[f64]) -> (f64, f64, f64) {
     (med, s[0], s[n - 1])
 }
 
+/// The ratio of two lanes' figures, paired by repetition: the median of `a[i] / b[i]`.
+/// Repetitions go round the lanes in turn, so `a[i]` and `b[i]` were taken moments apart;
+/// pairing them cancels what changes between rounds (on a virtual machine, where the host
+/// places the two CPUs can double a cache-line round trip from one round to the next),
+/// which a ratio of two medians would not. Unequal counts fall back to that ratio.
+pub fn paired(a: &[f64], b: &[f64]) -> f64 {
+    if a.len() != b.len() || a.is_empty() {
+        return median_spread(a).0 / median_spread(b).0;
+    }
+    median_spread(&a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>()).0
+}
+
+/// One round of measurements in the order to take them: `items` as given on even
+/// repetitions, reversed on odd ones, so that no lane is always measured first (or always
+/// right after the same others).
+pub fn round_order<T>(mut items: Vec<T>, rep: usize) -> Vec<T> {
+    if rep % 2 == 1 {
+        items.reverse();
+    }
+    items
+}
+
 /// Nanoseconds as ns, µs, ms or s; `-` for NaN.
 pub fn fmt_ns(ns: f64) -> String {
     if ns.is_nan() {

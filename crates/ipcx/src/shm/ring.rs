@@ -373,6 +373,13 @@ impl Side {
             Side::Reader => READER_CLOSED,
         }
     }
+    /// The index this side publishes: `head` for the writer, `tail` for the reader.
+    fn index_off(self) -> usize {
+        match self {
+            Side::Writer => OFF_HEAD,
+            Side::Reader => OFF_TAIL,
+        }
+    }
     /// The futex word this side sleeps on.
     fn waiting_off(self) -> usize {
         match self {
@@ -510,7 +517,8 @@ impl End {
     /// the peer if it sleeps. To a peer that never sleeps, a release store and nothing
     /// more; otherwise the swap and the look at its waiting word of the wake-up protocol.
     #[inline]
-    fn publish(&self, off: usize, index: u64) {
+    fn publish(&self, index: u64) {
+        let off = self.side.index_off();
         let peer_spins = self.word32(OFF_SPINNERS).load(Relaxed) & self.side.peer().closed_bit();
         if peer_spins != 0 {
             self.word64(off).store(index, Release);
@@ -904,7 +912,7 @@ impl RingWriter {
     #[inline]
     fn publish(&mut self, new_head: u64) {
         self.head = new_head;
-        self.end.publish(OFF_HEAD, new_head);
+        self.end.publish(new_head);
     }
 }
 
@@ -1090,7 +1098,7 @@ impl RingReader {
     #[inline]
     fn release(&mut self, new_tail: u64) {
         self.tail = new_tail;
-        self.end.publish(OFF_TAIL, new_tail);
+        self.end.publish(new_tail);
     }
 }
 

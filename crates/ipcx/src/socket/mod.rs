@@ -159,7 +159,6 @@ struct Packet {
     seqpacket: bool,
     /// Seqpacket: the peer has an address, so every message it sends carries it.
     named_peer: bool,
-    max_fds: usize,
     eof: bool,
     control: Vec<u64>,
     inbox: Vec<OwnedFd>,
@@ -189,7 +188,6 @@ impl Packet {
             max,
             seqpacket,
             named_peer,
-            max_fds,
             eof: false,
             control: Vec::new(),
             inbox: Vec::new(),
@@ -201,7 +199,6 @@ impl Packet {
     }
 
     fn set_max_fds(&mut self, n: usize) {
-        self.max_fds = n;
         self.control = vec![0u64; ss::control_space(n).div_ceil(8)];
     }
 
@@ -226,7 +223,9 @@ impl Packet {
         .map_err(|e| send_err(name, e))
     }
 
-    fn recv(&mut self, name: &str, out: &mut Vec<u8>, wait: Wait) -> Result<()> {
+    /// Receive one packet; `max_fds` is the receiver's limit (its control room is sized
+    /// for it by [`Packet::set_max_fds`]).
+    fn recv(&mut self, name: &str, out: &mut Vec<u8>, max_fds: usize, wait: Wait) -> Result<()> {
         out.clear();
         if self.eof {
             return Err(disconnected(name));
@@ -238,7 +237,8 @@ impl Packet {
         // anyway are closed by the kernel, as they would be with any receive that takes none
         // (`recvmsg`, with its message header to copy in and out, cost about a sixth of the
         // small-message rate).
-        let r = if self.named_peer && self.max_fds == 0 {
+        let named_peer = self.named_peer;
+        let r = if named_peer && max_fds == 0 {
             with_wait(fd.as_fd(), libc::POLLIN, wait, |nonblock| {
                 let (len, named) =
                     ss::recv_from_vec(fd.as_fd(), out, max, libc::MSG_TRUNC | nb(nonblock))?;
@@ -246,7 +246,8 @@ impl Packet {
             })
         } else {
             with_wait(fd.as_fd(), libc::POLLIN, wait, |nonblock| {
-                ss::recv_msg_vec(fd.as_fd(), out, max, control, libc::MSG_TRUNC | nb(nonblock))
+                let flags = libc::MSG_TRUNC | nb(nonblock);
+                ss::recv_msg_vec(fd.as_fd(), out, max, control, named_peer, flags)
             })
         }
         .map_err(|e| recv_err(name, e))?;
@@ -531,7 +532,7 @@ impl Receiver for Connection {
                 r
             }
             Chan::Packet(p) => {
-                let r = p.recv(&self.name, buf, wait);
+                let r = p.recv(&self.name, buf, max_fds, wait);
                 if max_fds == 0 {
                     // A packet to a receiver that takes no descriptors arrives without any:
                     // the kernel closed them (whichever way it was read).

@@ -254,36 +254,34 @@ pub fn peer_cred(fd: BorrowedFd<'_>) -> SysResult<(i32, u32, u32)> {
     Ok((c.pid, c.uid, c.gid))
 }
 
-/// `getsockname(2)`.
-pub fn local_addr(fd: BorrowedFd<'_>) -> SysResult<SockAddr> {
+/// `getsockname(2)` or `getpeername(2)` (same arguments), into a fresh address.
+fn socket_name(
+    fd: BorrowedFd<'_>,
+    call: unsafe extern "C" fn(
+        libc::c_int,
+        *mut libc::sockaddr,
+        *mut libc::socklen_t,
+    ) -> libc::c_int,
+) -> SysResult<SockAddr> {
     let mut a = SockAddr { storage: zeroed_storage(), len: 0 };
     a.len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: the storage and its length are valid for getsockname to fill.
+    // SAFETY: the storage and its length are valid for the call to fill.
     cvt(unsafe {
-        libc::getsockname(
-            fd.as_raw_fd(),
-            (&mut a.storage as *mut libc::sockaddr_storage).cast(),
-            &mut a.len,
-        )
+        call(fd.as_raw_fd(), (&mut a.storage as *mut libc::sockaddr_storage).cast(), &mut a.len)
     })?;
     Ok(a)
+}
+
+/// `getsockname(2)`.
+pub fn local_addr(fd: BorrowedFd<'_>) -> SysResult<SockAddr> {
+    socket_name(fd, libc::getsockname)
 }
 
 /// Whether the peer of a connected Unix socket has an address (`getpeername(2)` gives more
 /// than the address family): then every message it sends carries that address, which
 /// tells an empty seqpacket message from end of stream (see [`recv_from_vec`]).
 pub fn peer_is_named(fd: BorrowedFd<'_>) -> SysResult<bool> {
-    let mut a = SockAddr { storage: zeroed_storage(), len: 0 };
-    a.len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: the storage and its length are valid for getpeername to fill.
-    cvt(unsafe {
-        libc::getpeername(
-            fd.as_raw_fd(),
-            (&mut a.storage as *mut libc::sockaddr_storage).cast(),
-            &mut a.len,
-        )
-    })?;
-    Ok(a.len as usize > size_of::<libc::sa_family_t>())
+    Ok(is_named(socket_name(fd, libc::getpeername)?.len))
 }
 
 /// Give an unbound Unix socket an address of the kernel's choosing: `bind(2)` with the
@@ -446,31 +444,30 @@ pub fn recv_from_vec(
     max: usize,
     flags: i32,
 ) -> SysResult<(usize, bool)> {
-    out.clear();
-    out.reserve(max);
     let (mut name, mut len) = name_buf();
-    let buf = &mut out.spare_capacity_mut()[..max];
-    let n = loop {
-        // SAFETY: `buf` is valid for writes of `max` bytes and `name` for `len` bytes;
-        // the kernel writes at most those.
-        let r = unsafe {
-            libc::recvfrom(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                max,
-                flags,
-                (&mut name as *mut libc::sockaddr_un).cast(),
-                &mut len,
-            )
-        };
-        match cvt_size(r) {
-            Err(Errno(libc::EINTR)) => continue,
-            other => break other?,
-        }
-    };
-    // SAFETY: recvfrom initialised the first min(n, max) bytes of the spare capacity,
-    // which `reserve` made at least `max` long.
-    unsafe { out.set_len(n.min(max)) };
+    let n = into_spare(
+        out,
+        max,
+        |buf| loop {
+            // SAFETY: `buf` is valid for writes of its length and `name` for `len` bytes;
+            // the kernel writes at most those.
+            let r = unsafe {
+                libc::recvfrom(
+                    fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    flags,
+                    (&mut name as *mut libc::sockaddr_un).cast(),
+                    &mut len,
+                )
+            };
+            match cvt_size(r) {
+                Err(Errno(libc::EINTR)) => continue,
+                other => break other,
+            }
+        },
+        |&n| n,
+    )?;
     Ok((n, is_named(len)))
 }
 
@@ -485,12 +482,14 @@ pub fn control_space(max_fds: usize) -> usize {
     }
 }
 
-/// `recvmsg(2)` with room for `control` (from [`control_space`], as u64s for alignment),
-/// `MSG_CMSG_CLOEXEC` added; retried on `EINTR`.
+/// `recvmsg(2)` with room for `control` (from [`control_space`], as u64s for alignment)
+/// and, if `want_name`, the sender's address ([`Received::named`]); `MSG_CMSG_CLOEXEC`
+/// added; retried on `EINTR`.
 pub fn recv_msg(
     fd: BorrowedFd<'_>,
     buf: &mut [MaybeUninit<u8>],
     control: &mut [u64],
+    want_name: bool,
     flags: i32,
 ) -> SysResult<Received> {
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
@@ -500,11 +499,13 @@ pub fn recv_msg(
         m.msg_controllen = std::mem::size_of_val(control) as _;
     }
     let (mut name, len) = name_buf();
-    m.msg_name = (&mut name as *mut libc::sockaddr_un).cast();
-    m.msg_namelen = len;
+    if want_name {
+        m.msg_name = (&mut name as *mut libc::sockaddr_un).cast();
+        m.msg_namelen = len;
+    }
     let n = loop {
-        // SAFETY: `m` points at one iovec over `buf`, at `control` and at `name`, all
-        // valid for writes of their lengths, alive for the call.
+        // SAFETY: `m` points at one iovec over `buf`, at `control` and (or null) at
+        // `name`, all valid for writes of their lengths, alive for the call.
         let r = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut m, flags | libc::MSG_CMSG_CLOEXEC) };
         match cvt_size(r) {
             Err(Errno(libc::EINTR)) => continue,
@@ -556,14 +557,28 @@ pub fn recv_msg_vec(
     out: &mut Vec<u8>,
     max: usize,
     control: &mut [u64],
+    want_name: bool,
     flags: i32,
 ) -> SysResult<Received> {
+    into_spare(out, max, |buf| recv_msg(fd, buf, control, want_name, flags), |r| r.len)
+}
+
+/// Clear `out` and run `read`, a receive that initialises the first `len(result)` bytes
+/// of the buffer it gets (or fewer than that when the message was longer and `MSG_TRUNC`
+/// reports its real length), on `max` bytes of `out`'s spare capacity; `out` then holds
+/// what was read.
+fn into_spare<T>(
+    out: &mut Vec<u8>,
+    max: usize,
+    read: impl FnOnce(&mut [MaybeUninit<u8>]) -> SysResult<T>,
+    len: impl Fn(&T) -> usize,
+) -> SysResult<T> {
     out.clear();
     out.reserve(max);
-    let r = recv_msg(fd, &mut out.spare_capacity_mut()[..max], control, flags)?;
-    // SAFETY: recvmsg initialised the first min(len, max) bytes of the spare capacity,
+    let r = read(&mut out.spare_capacity_mut()[..max])?;
+    // SAFETY: the receive initialised the first min(len, max) bytes of the spare capacity,
     // which `reserve` made at least `max` long.
-    unsafe { out.set_len(r.len.min(max)) };
+    unsafe { out.set_len(len(&r).min(max)) };
     Ok(r)
 }
 
@@ -671,7 +686,7 @@ unsafe impl StreamIo for SockStream {
         if self.control.is_empty() {
             return recv_uninit(self.fd.as_fd(), buf, dontwait(nonblock));
         }
-        let r = recv_msg(self.fd.as_fd(), buf, &mut self.control, dontwait(nonblock))?;
+        let r = recv_msg(self.fd.as_fd(), buf, &mut self.control, false, dontwait(nonblock))?;
         self.inbox.extend(r.fds);
         self.ctrunc |= r.ctrunc;
         Ok(r.len)
