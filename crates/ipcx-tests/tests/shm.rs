@@ -357,21 +357,21 @@ fn written_past_early_wrap(ring: &Ring, slack: usize) -> bool {
     rest.iter().any(|&b| b != 0)
 }
 
-/// How many times the writer wrapped early: the head (bytes ever written) less the records'
-/// bytes is what wraps skipped; an early wrap skips most of a lap, a wrap at the end less
-/// than one record.
-fn early_wraps(ring: &Ring, records: u64) -> u64 {
-    use ipcx::shm::ring::{EARLY_WRAP, HEADER_LEN};
+/// How many times the writer rewound to the start from within the first KiB of a lap (the
+/// head, bytes ever written, less the records' bytes is what wraps skipped: a rewind from
+/// offset `p` skips the lap less `p`, a wrap at the end less than one record).
+fn rewinds(ring: &Ring, records: u64) -> u64 {
+    use ipcx::shm::ring::HEADER_LEN;
     let head = ring.segment().read::<u64>(128).unwrap();
     let lap = (ring.segment().len() - HEADER_LEN) as u64;
-    (head - records) / (lap - EARLY_WRAP as u64 - 512)
+    (head - records) / (lap - 1024)
 }
 
-/// A request/reply exchange keeps to the start of the ring (the writer wraps early when
-/// its reader has taken everything and waits for more, so the lines stay in the caches),
+/// A request/reply exchange keeps to the start of the ring (the writer rewinds when its
+/// reader has taken everything and waits for more, so the same lines go back and forth),
 /// and a stream whose reader is away uses the whole ring.
 #[test]
-fn request_reply_wraps_early_and_streams_use_all_of_the_ring() {
+fn request_reply_rewinds_and_streams_use_all_of_the_ring() {
     let (a, b) =
         (format!("shm:{}?capacity=64K", shm_name()), format!("shm:{}?capacity=64K", shm_name()));
     let (ra, rb) = (Ring::create(&a).unwrap(), Ring::create(&b).unwrap());
@@ -379,8 +379,10 @@ fn request_reply_wraps_early_and_streams_use_all_of_the_ring() {
     let mut tx = ipcx::open_sender(&a).unwrap();
     let mut rx = ipcx::open_receiver(&b).unwrap();
     let (mut m, mut buf) = (Vec::new(), Vec::new());
-    // About 420 KB of records, more than six laps of a 64 KiB ring if none wrapped early;
-    // about 50 crossings of the first 8 KiB, each a chance to wrap early.
+    // Records of 112 to 312 bytes, about 420 KB: more than six laps of a 64 KiB ring if
+    // none rewound. A record rewinds when it fits before the head's offset, that is when
+    // it is no longer than the one before (about half of them), and the other side is
+    // back in its receive.
     let mut records = 0;
     for seq in 0..2000u64 {
         ipcx_tests::pattern_message(seq, 100 + (seq as usize * 37) % 200, &mut m);
@@ -391,10 +393,12 @@ fn request_reply_wraps_early_and_streams_use_all_of_the_ring() {
     }
     tx.send(b"").unwrap();
     finish(echo, "echo");
-    // The other side is usually, not always, back in its receive when a lap's first 8 KiB
-    // are done (a loaded machine may be running something else): most laps wrap early.
-    let (wa, wb) = (early_wraps(&ra, records + 8), early_wraps(&rb, records + 8));
-    assert!(wa >= 10 && wb >= 10, "early wraps: {wa} of requests, {wb} of replies");
+    // The other side is usually, not always, back in its receive when the next message is
+    // sent (a loaded machine may be running something else): most chances rewind. (Before
+    // small records rewound, only a record past the first 8 KiB could: about 50 in all.)
+    let (wa, wb) = (rewinds(&ra, records + 8), rewinds(&rb, records + 8));
+    assert!(wa >= 400 && wb >= 400, "rewinds: {wa} of requests, {wb} of replies");
+    assert!(!written_past_early_wrap(&ra, 0), "a request/reply exchange left the first 8 KiB");
 
     // A stream sent while the reader is away (not in a receive) goes on through the ring.
     let c = format!("shm:{}?capacity=64K", shm_name());

@@ -366,3 +366,41 @@ fn a_sleeping_side_is_woken_by_a_spinning_peer() {
     let took = start.elapsed();
     assert!(took < bound, "{steps} wake-ups of a writer waiting for room took {took:?}");
 }
+
+/// A writer whose reader waits in a receive at the head rewinds: the record goes to the
+/// start of the data area after a wrap marker sealed at the head, which the waiting reader
+/// follows; to a reader that is not waiting, records follow one another.
+#[test]
+fn a_writer_rewinds_to_a_reader_waiting_at_the_head() {
+    use std::sync::atomic::Ordering::Acquire;
+    let cap = 4096;
+    let (region, mut w, mut r) = mixed_ring(cap, WaitMode::Spin, WaitMode::Spin);
+    let head = |reg: &region::Region| reg.load_u64(ring::OFF_HEAD, Acquire).unwrap();
+    let mut buf = Vec::new();
+    for i in 0..2 {
+        w.send(&msg(i, 64), Wait::Never).unwrap();
+        r.recv(&mut buf, Wait::Never).unwrap();
+        assert_eq!(buf, msg(i, 64));
+    }
+    assert_eq!(head(&region), 144, "records of 72 bytes one after the other");
+    std::thread::scope(|s| {
+        let t = s.spawn(|| {
+            let mut b = Vec::new();
+            r.recv(&mut b, Wait::timeout(Duration::from_secs(20))).map(|_| b)
+        });
+        while region.load_u64(ring::OFF_READER_WAITS, Acquire).unwrap() != 144 | 1 {
+            std::thread::yield_now();
+        }
+        w.send(&msg(2, 64), Wait::Never).unwrap();
+        assert_eq!(t.join().unwrap().unwrap(), msg(2, 64));
+    });
+    assert_eq!(region.load_u64(ring::OFF_READER_WAITS, Acquire).unwrap(), 0);
+    assert_eq!(head(&region), cap as u64 + 72, "the third record went to offset 0");
+    // The marker and the record after it are read the same way by a reader that comes
+    // later (by the head, not polling), and the next record, to a reader not waiting,
+    // follows the last.
+    w.send(&msg(3, 64), Wait::Never).unwrap();
+    r.recv(&mut buf, Wait::Never).unwrap();
+    assert_eq!(buf, msg(3, 64));
+    assert_eq!(head(&region), cap as u64 + 144);
+}
