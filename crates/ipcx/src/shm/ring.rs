@@ -878,7 +878,6 @@ impl RingWriter {
             len,
             start,
             new_head: start + need as u64,
-            wrap: (skip > 0).then_some(self.head),
             w: self,
         })
     }
@@ -937,7 +936,7 @@ impl RingWriter {
         // all of them instead of once for the first bytes and again for the seal. After a
         // wrap marker the reader polls the marker's line instead: the payload goes in
         // order, and the marker last.
-        let first = if g.wrap.is_some() {
+        let first = if g.wrap_at().is_some() {
             0
         } else {
             ((CACHE_LINE - g.off % CACHE_LINE) % CACHE_LINE).min(msg.len())
@@ -973,8 +972,6 @@ pub struct WriteGuard<'a> {
     /// The record's ring position (its header is at `off - 8`).
     start: u64,
     new_head: u64,
-    /// Where a wrap marker goes (the head, when the record starts at offset 0 after it).
-    wrap: Option<u64>,
 }
 
 impl WriteGuard<'_> {
@@ -1008,6 +1005,12 @@ impl WriteGuard<'_> {
             .region
             .copy_in(self.off + at, data)
             .map_err(|a| access(&self.w.end.object, "write", a))
+    }
+
+    /// Where a wrap marker goes: the head, when the record starts past it (at offset 0).
+    #[inline]
+    fn wrap_at(&self) -> Option<u64> {
+        (self.start != self.w.head).then_some(self.w.head)
     }
 
     /// Publish the message to the reader.
@@ -1044,7 +1047,7 @@ impl WriteGuard<'_> {
         if let Ok(w) = self.w.end.region.u64_at(hdr) {
             w.store(word, Release);
         }
-        if let Some(at) = self.wrap {
+        if let Some(at) = self.wrap_at() {
             // Inside the data area: `at` is masked, and every slot holds a whole word.
             let slot = HEADER_LEN + (at & self.w.end.mask) as usize;
             if let Ok(w) = self.w.end.region.u64_at(slot) {
@@ -1122,15 +1125,15 @@ impl RingReader {
         let waits = (wait != Wait::Never).then(|| end.word64(OFF_READER_WAITS));
         if let Some(w) = waits {
             w.store(st.0 | 1, Release);
-            // First a tight spin on the slot at the tail (what `scan` looks at first, as
-            // nothing came by the head: `cached_head <= tail`), inlined here: a reply that
-            // comes within a few hundred nanoseconds is taken without the calls and checks
-            // of the general wait (measured: a 64 B round trip about a third shorter).
+            // First a tight spin of quick looks (the slot at the tail only), inlined here: a
+            // reply that comes within a few hundred nanoseconds is taken without the calls
+            // and checks of the general wait (measured: a 64 B round trip about a third
+            // shorter).
             for _ in 0..FIRST_LOOKS {
                 std::hint::spin_loop();
-                if let Some(r) = taken_by_seal(end, st.0, max) {
+                if let Some(r) = scan(end, &mut st, max, Reload::No)? {
                     w.store(0, Relaxed);
-                    self.floor = self.tail;
+                    (self.tail, self.cached_head, self.floor) = st;
                     return Ok(r);
                 }
             }

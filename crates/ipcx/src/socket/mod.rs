@@ -251,8 +251,10 @@ impl Packet {
             })
         }
         .map_err(|e| recv_err(name, e))?;
-        self.inbox = r.fds;
-        self.ctrunc = r.ctrunc;
+        // A packet to a receiver that takes no descriptors arrives without any: the kernel
+        // closed them (whichever way it was read).
+        (self.inbox, self.ctrunc) =
+            if max_fds == 0 { Default::default() } else { (r.fds, r.ctrunc) };
         self.last_cred = r.creds.map(PeerCred::from);
         if r.len == 0 && self.seqpacket && !r.named && !r.stamped {
             self.eof = true;
@@ -533,13 +535,6 @@ impl Receiver for Connection {
             }
             Chan::Packet(p) => {
                 let r = p.recv(&self.name, buf, max_fds, wait);
-                if max_fds == 0 {
-                    // A packet to a receiver that takes no descriptors arrives without any:
-                    // the kernel closed them (whichever way it was read).
-                    p.ctrunc = false;
-                    p.inbox.clear();
-                    return r;
-                }
                 if std::mem::take(&mut p.ctrunc) | (p.inbox.len() > max_fds) {
                     p.inbox.clear();
                     r?;
