@@ -36,6 +36,28 @@ fn a_child_echoes_over_its_stdin_and_stdout() {
 }
 
 #[test]
+fn a_frame_larger_than_the_pipe_is_finished_whole_under_a_time_out() {
+    // A timed send writes without blocking, so a frame larger than the pipe goes out in
+    // parts; the rest of the frame must follow byte for byte (the child echoes each one).
+    let mut cmd = peer();
+    cmd.args(["echo", "pipe:stdin", "pipe:stdout"]);
+    let (child, mut d) =
+        pipe::spawn_duplex(&mut cmd, ChildEnd::Stdin, ChildEnd::Stdout, Framing::default())
+            .unwrap();
+    let mut g = ChildGuard(Some(child));
+    let mut msg = Vec::new();
+    for seq in 0..6u64 {
+        ipcx_tests::pattern_message(seq, 3 << 20, &mut msg);
+        d.send_timeout(&msg, Duration::from_secs(20)).unwrap();
+        let back = d.recv_timeout(Duration::from_secs(20)).unwrap();
+        assert_eq!(back.len(), msg.len());
+        assert_eq!(check_pattern(&back), Ok(seq));
+    }
+    d.send(b"").unwrap();
+    assert!(g.wait_within(Duration::from_secs(10)).status.success());
+}
+
+#[test]
 fn a_child_writes_to_a_numbered_descriptor() {
     let mut cmd = peer();
     cmd.args(["send", "pipe:fd=7", "text:one", "text:two"]);

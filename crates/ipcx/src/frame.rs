@@ -199,6 +199,7 @@ impl FdStream {
         self
     }
 
+    #[inline]
     fn mode(&mut self, nonblock: bool) -> SysResult<()> {
         if self.nonblocking != nonblock {
             sys::set_nonblocking(self.fd.as_fd(), nonblock)?;
@@ -226,10 +227,12 @@ unsafe impl StreamIo for FdStream {
     fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+    #[inline]
     fn read(&mut self, buf: &mut [MaybeUninit<u8>], nonblock: bool) -> SysResult<usize> {
         self.mode(nonblock)?;
         sys::read_uninit(self.fd.as_fd(), buf)
     }
+    #[inline]
     fn write(&mut self, bufs: &[IoSlice<'_>], nonblock: bool) -> SysResult<usize> {
         self.mode(nonblock)?;
         match bufs {
@@ -261,6 +264,7 @@ unsafe impl StreamIo for FdStream {
 
 /// Run one I/O attempt under `wait`: blocking, one non-blocking try, or non-blocking tries
 /// with `poll` until the deadline (`ETIMEDOUT` then).
+#[inline(always)]
 fn with_wait<S: StreamIo, T>(
     io: &mut S,
     events: i16,
@@ -330,6 +334,51 @@ fn await_writer<S: StreamIo>(
     }
 }
 
+/// Write the rest of a frame whose first `done` bytes went out. A frame once begun is
+/// finished, even past a deadline: half a frame would put the stream out of step for every
+/// later message. This waits only while the reader keeps its end open (a closed end gives
+/// `EPIPE`).
+#[cold]
+#[inline(never)]
+fn finish_frame<S: StreamIo>(
+    io: &mut S,
+    name: &str,
+    parts: [&[u8]; 2],
+    mut done: usize,
+) -> Result<()> {
+    let total = parts[0].len() + parts[1].len();
+    while done < total {
+        let rest: Vec<IoSlice<'_>> = if done < parts[0].len() {
+            vec![IoSlice::new(&parts[0][done..]), IoSlice::new(parts[1])]
+        } else {
+            vec![IoSlice::new(&parts[1][done - parts[0].len()..])]
+        };
+        done += io.write(&rest, false).map_err(|e| send_error(name, e))?;
+    }
+    Ok(())
+}
+
+/// A sender's error for a failed write to `name`.
+#[cold]
+#[inline(never)]
+fn send_error(name: &str, e: Errno) -> Error {
+    match e.0 {
+        libc::EAGAIN => Error::new(
+            ErrorKind::Full,
+            "send",
+            name,
+            "the stream is full (the reader is not keeping up)",
+        ),
+        libc::ETIMEDOUT => Error::new(
+            ErrorKind::TimedOut,
+            "send",
+            name,
+            "no room before the time-out (the reader is not reading)",
+        ),
+        _ => Error::from_errno("send", name, e.0),
+    }
+}
+
 /// The sending end of a framed byte stream.
 #[derive(Debug)]
 pub struct StreamSender<S> {
@@ -338,7 +387,7 @@ pub struct StreamSender<S> {
     name: String,
     max: usize,
     pad: Vec<u8>,
-    small: Vec<u8>,
+    small: Box<[u8]>,
 }
 
 impl<S: StreamIo> StreamSender<S> {
@@ -355,7 +404,7 @@ impl<S: StreamIo> StreamSender<S> {
             name: name.into(),
             max: max.min(framing.max_message()),
             pad,
-            small: Vec::with_capacity(SMALL_FRAME),
+            small: vec![0; SMALL_FRAME].into_boxed_slice(),
         }
     }
 
@@ -374,25 +423,24 @@ impl<S: StreamIo> StreamSender<S> {
         self.framing
     }
 
+    #[cold]
+    #[inline(never)]
     fn err(&self, e: Errno) -> Error {
-        match e.0 {
-            libc::EAGAIN => Error::new(
-                ErrorKind::Full,
-                "send",
-                &self.name,
-                "the stream is full (the reader is not keeping up)",
-            ),
-            libc::ETIMEDOUT => Error::new(
-                ErrorKind::TimedOut,
-                "send",
-                &self.name,
-                "no room before the time-out (the reader is not reading)",
-            ),
-            _ => Error::from_errno("send", &self.name, e.0),
-        }
+        send_error(&self.name, e)
     }
 
+    #[inline]
     fn check(&self, msg: &[u8]) -> Result<()> {
+        if msg.len() > self.max || (self.framing == Framing::Lines && msg.contains(&b'\n')) {
+            return Err(self.refuse(msg));
+        }
+        Ok(())
+    }
+
+    /// Why `msg` cannot be sent (it failed [`StreamSender::check`]).
+    #[cold]
+    #[inline(never)]
+    fn refuse(&self, msg: &[u8]) -> Error {
         if msg.len() > self.max {
             let why = match self.framing {
                 Framing::Fixed(n) => format!(
@@ -410,17 +458,14 @@ impl<S: StreamIo> StreamSender<S> {
                     }
                 ),
             };
-            return Err(Error::too_large("send", &self.name, self.max as u64, why));
+            return Error::too_large("send", &self.name, self.max as u64, why);
         }
-        if self.framing == Framing::Lines && msg.contains(&b'\n') {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "send",
-                &self.name,
-                "message contains a newline, which lines framing cannot carry; use framing=length",
-            ));
-        }
-        Ok(())
+        Error::new(
+            ErrorKind::InvalidInput,
+            "send",
+            &self.name,
+            "message contains a newline, which lines framing cannot carry; use framing=length",
+        )
     }
 }
 
@@ -428,50 +473,36 @@ impl<S: StreamIo> Sender for StreamSender<S> {
     fn send_wait(&mut self, msg: &[u8], wait: Wait) -> Result<()> {
         self.check(msg)?;
         let header = (msg.len() as u32).to_le_bytes();
-        let parts: [IoSlice<'_>; 2] = match self.framing {
-            Framing::Length { .. } => [IoSlice::new(&header), IoSlice::new(msg)],
-            Framing::Lines => [IoSlice::new(msg), IoSlice::new(b"\n")],
-            Framing::Fixed(n) => [IoSlice::new(msg), IoSlice::new(&self.pad[..n - msg.len()])],
-            Framing::Raw => [IoSlice::new(msg), IoSlice::new(&[])],
+        let (head, tail): (&[u8], &[u8]) = match self.framing {
+            Framing::Length { .. } => (&header, msg),
+            Framing::Lines => (msg, b"\n"),
+            Framing::Fixed(n) => (msg, &self.pad[..n - msg.len()]),
+            Framing::Raw => (msg, &[]),
         };
-        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let total = head.len() + tail.len();
         // A frame that is the message alone (a full fixed record, raw bytes) goes out as
         // it is. A small frame of two parts is copied into one buffer and written with
         // write(2): cheaper in the kernel than assembling two iovecs. A large one goes out
         // with writev(2).
-        let mut done = if parts[1].is_empty() {
-            with_wait(&mut self.io, libc::POLLOUT, wait, |io, nb| io.write(&parts[..1], nb))
+        let done = if tail.is_empty() {
+            with_wait(&mut self.io, libc::POLLOUT, wait, |io, nb| {
+                io.write(&[IoSlice::new(head)], nb)
+            })
         } else if total <= SMALL_FRAME {
-            self.small.clear();
-            self.small.extend_from_slice(&parts[0]);
-            self.small.extend_from_slice(&parts[1]);
-            let one = [IoSlice::new(&self.small)];
+            let small = &mut self.small[..total];
+            small[..head.len()].copy_from_slice(head);
+            small[head.len()..].copy_from_slice(tail);
+            let one = [IoSlice::new(small)];
             with_wait(&mut self.io, libc::POLLOUT, wait, |io, nb| io.write(&one, nb))
         } else {
-            with_wait(&mut self.io, libc::POLLOUT, wait, |io, nb| io.write(&parts, nb))
+            let two = [IoSlice::new(head), IoSlice::new(tail)];
+            with_wait(&mut self.io, libc::POLLOUT, wait, |io, nb| io.write(&two, nb))
+        };
+        match done {
+            Ok(done) if done == total => Ok(()),
+            Ok(done) => finish_frame(&mut self.io, &self.name, [head, tail], done),
+            Err(e) => Err(self.err(e)),
         }
-        .map_err(|e| self.err(e))?;
-        // A frame once begun is finished, even past the deadline: half a frame would put
-        // the stream out of step for every later message. This waits only while the
-        // reader keeps its end open (a closed end gives EPIPE).
-        while done < total {
-            let mut skip = done;
-            let rest: Vec<IoSlice<'_>> = parts
-                .iter()
-                .filter_map(|p| {
-                    if skip >= p.len() {
-                        skip -= p.len();
-                        None
-                    } else {
-                        let s = IoSlice::new(&p[skip..]);
-                        skip = 0;
-                        Some(s)
-                    }
-                })
-                .collect();
-            done += self.io.write(&rest, false).map_err(|e| self.err(e))?;
-        }
-        Ok(())
     }
 
     fn max_message_size(&self) -> usize {
@@ -550,6 +581,8 @@ impl<S: StreamIo> StreamReceiver<S> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn err(&self, e: Errno) -> Error {
         match e.0 {
             libc::EAGAIN => {
@@ -565,6 +598,8 @@ impl<S: StreamIo> StreamReceiver<S> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn disconnected(&self) -> Error {
         Error::new(
             ErrorKind::Disconnected,
@@ -695,7 +730,45 @@ impl<S: StreamIo> StreamReceiver<S> {
         }
     }
 
+    /// Receive a length-prefixed frame. The common case (nothing buffered, or a whole frame
+    /// buffered, and a small payload) is kept short here: one read at most, one copy;
+    /// everything else goes through [`StreamReceiver::recv_length_slow`].
+    #[inline(always)]
     fn recv_length(&mut self, out: &mut Vec<u8>, max: usize, wait: Wait) -> Result<()> {
+        if self.start == self.end
+            && self.last_len < self.buf.len() / 2
+            && !self.eof
+            && !self.io.awaits_writer()
+        {
+            // Read the header and a payload as long as the last one (or all there is,
+            // where the stream reads ahead).
+            let want = self.frame_read(LENGTH_HEADER + self.last_len).min(self.buf.len());
+            let buf = &mut self.buf[..want];
+            let n = with_wait(&mut self.io, libc::POLLIN, wait, |io, nb| io.read(buf, nb))
+                .map_err(|e| self.err(e))?;
+            (self.start, self.end) = (0, n);
+            if n == 0 {
+                self.eof = true;
+                return Err(self.disconnected());
+            }
+            self.io.saw_data();
+        }
+        let b = self.buffered();
+        if b.len() >= LENGTH_HEADER {
+            let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+            if len <= max && len <= b.len() - LENGTH_HEADER {
+                out.clear();
+                sys::extend_bytes(out, &b[LENGTH_HEADER..LENGTH_HEADER + len]);
+                self.start += LENGTH_HEADER + len;
+                self.last_len = len;
+                return Ok(());
+            }
+        }
+        self.recv_length_slow(out, max, wait)
+    }
+
+    #[inline(never)]
+    fn recv_length_slow(&mut self, out: &mut Vec<u8>, max: usize, wait: Wait) -> Result<()> {
         // After a large message, expect another: read just the header, so the payload goes
         // straight into the caller's buffer instead of through ours (one copy, not two).
         // Otherwise read the header and a payload as long as the last one (or every whole
@@ -806,6 +879,21 @@ impl<S: StreamIo> StreamReceiver<S> {
 
 impl<S: StreamIo> Receiver for StreamReceiver<S> {
     fn recv_wait(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<()> {
+        if let (Framing::Length { max }, None, None) = (self.framing, &self.broken, self.pending) {
+            return self.recv_length(out, max, wait);
+        }
+        self.recv_other(out, wait)
+    }
+
+    fn address(&self) -> &str {
+        &self.name
+    }
+}
+
+impl<S: StreamIo> StreamReceiver<S> {
+    /// A receive other than [`StreamReceiver::recv_length`]'s common case.
+    #[inline(never)]
+    fn recv_other(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<()> {
         if let Some(why) = &self.broken {
             return Err(Error::new(
                 ErrorKind::Corrupted,
@@ -831,9 +919,5 @@ impl<S: StreamIo> Receiver for StreamReceiver<S> {
             Framing::Lines => self.recv_line(out, wait),
             Framing::Raw => self.recv_raw(out, wait),
         }
-    }
-
-    fn address(&self) -> &str {
-        &self.name
     }
 }

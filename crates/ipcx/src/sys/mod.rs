@@ -197,6 +197,7 @@ pub const SPIN_TRIES: usize = 32;
 /// its first other result, or `None`. A reply that comes within the few microseconds
 /// this takes costs the receiver no sleep and wake-up, which on a virtual machine is most
 /// of a blocking round trip.
+#[inline(always)]
 pub fn spin_tries<T>(mut attempt: impl FnMut() -> SysResult<T>) -> Option<SysResult<T>> {
     for _ in 0..SPIN_TRIES {
         match attempt() {
