@@ -11,9 +11,12 @@
 //! - `raw`: no framing at all; a receive returns whatever bytes one `read` brought.
 //!
 //! [`StreamSender`] and [`StreamReceiver`] implement the message traits over any
-//! [`StreamIo`]. A send is one `writev` (header and payload together); a receive reads into
-//! an internal buffer so several small messages cost one `read`, and reads a large payload
-//! straight into the caller's buffer so it is copied once.
+//! [`StreamIo`]. A send is one system call: a small frame (up to 2 KiB) is assembled and
+//! written with `write`, a larger one goes out with `writev` (header and payload together).
+//! A receive reads into an internal buffer: on a socket several small messages cost one
+//! `read`; on a pipe each `read` takes one frame (see [`StreamIo::read_ahead`]). A large
+//! payload is read straight into the caller's buffer, so it is copied once. The common
+//! case (a small length-prefixed frame) takes a short path: at most one `read`, one copy.
 //!
 //! `unsafe` is allowed here for one reason: reading into uninitialised buffer space (the
 //! receiver's own buffer and the spare capacity of the caller's `Vec`) so that no byte is
