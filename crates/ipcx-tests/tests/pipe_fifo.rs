@@ -15,14 +15,20 @@ fn peer() -> Command {
     Command::new(PathBuf::from(env!("CARGO_BIN_EXE_ipcx-testpeer")))
 }
 
-#[test]
-fn a_child_echoes_over_its_stdin_and_stdout() {
+/// A child echoing every message from its standard input to its standard output, and our
+/// duplex end of the two pipes.
+fn echo_child() -> (ChildGuard, pipe::Duplex) {
     let mut cmd = peer();
     cmd.args(["echo", "pipe:stdin", "pipe:stdout"]);
-    let (child, mut d) =
+    let (child, d) =
         pipe::spawn_duplex(&mut cmd, ChildEnd::Stdin, ChildEnd::Stdout, Framing::default())
             .unwrap();
-    let mut g = ChildGuard(Some(child));
+    (ChildGuard(Some(child)), d)
+}
+
+#[test]
+fn a_child_echoes_over_its_stdin_and_stdout() {
+    let (mut g, mut d) = echo_child();
     for m in [&b"ping"[..], &[0u8; 70_000][..], b"last"] {
         d.send(m).unwrap();
         assert_eq!(d.recv_timeout(Duration::from_secs(10)).unwrap(), m);
@@ -39,12 +45,7 @@ fn a_child_echoes_over_its_stdin_and_stdout() {
 fn a_frame_larger_than_the_pipe_is_finished_whole_under_a_time_out() {
     // A timed send writes without blocking, so a frame larger than the pipe goes out in
     // parts; the rest of the frame must follow byte for byte (the child echoes each one).
-    let mut cmd = peer();
-    cmd.args(["echo", "pipe:stdin", "pipe:stdout"]);
-    let (child, mut d) =
-        pipe::spawn_duplex(&mut cmd, ChildEnd::Stdin, ChildEnd::Stdout, Framing::default())
-            .unwrap();
-    let mut g = ChildGuard(Some(child));
+    let (mut g, mut d) = echo_child();
     let mut msg = Vec::new();
     for seq in 0..6u64 {
         ipcx_tests::pattern_message(seq, 3 << 20, &mut msg);

@@ -426,12 +426,6 @@ impl<S: StreamIo> StreamSender<S> {
         self.framing
     }
 
-    #[cold]
-    #[inline(never)]
-    fn err(&self, e: Errno) -> Error {
-        send_error(&self.name, e)
-    }
-
     #[inline]
     fn check(&self, msg: &[u8]) -> Result<()> {
         if msg.len() > self.max || (self.framing == Framing::Lines && msg.contains(&b'\n')) {
@@ -504,7 +498,7 @@ impl<S: StreamIo> Sender for StreamSender<S> {
         match done {
             Ok(done) if done == total => Ok(()),
             Ok(done) => finish_frame(&mut self.io, &self.name, [head, tail], done),
-            Err(e) => Err(self.err(e)),
+            Err(e) => Err(send_error(&self.name, e)),
         }
     }
 
@@ -618,6 +612,8 @@ impl<S: StreamIo> StreamReceiver<S> {
     }
 
     /// Read at most `limit` more bytes into the buffer. `Ok(false)` at end of stream.
+    /// Always inlined: it is the read of the short receive path.
+    #[inline(always)]
     fn fill_at_most(&mut self, wait: Wait, limit: usize) -> Result<bool> {
         if self.eof {
             return Ok(false);
@@ -738,23 +734,12 @@ impl<S: StreamIo> StreamReceiver<S> {
     /// everything else goes through [`StreamReceiver::recv_length_slow`].
     #[inline(always)]
     fn recv_length(&mut self, out: &mut Vec<u8>, max: usize, wait: Wait) -> Result<()> {
-        if self.start == self.end
-            && self.last_len < self.buf.len() / 2
-            && !self.eof
-            && !self.io.awaits_writer()
-        {
+        if self.start == self.end && self.last_len < self.buf.len() / 2 {
             // Read the header and a payload as long as the last one (or all there is,
             // where the stream reads ahead).
-            let want = self.frame_read(LENGTH_HEADER + self.last_len).min(self.buf.len());
-            let buf = &mut self.buf[..want];
-            let n = with_wait(&mut self.io, libc::POLLIN, wait, |io, nb| io.read(buf, nb))
-                .map_err(|e| self.err(e))?;
-            (self.start, self.end) = (0, n);
-            if n == 0 {
-                self.eof = true;
+            if !self.fill_at_most(wait, self.frame_read(LENGTH_HEADER + self.last_len))? {
                 return Err(self.disconnected());
             }
-            self.io.saw_data();
         }
         let b = self.buffered();
         if b.len() >= LENGTH_HEADER {
