@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-pub use units::{median_spread, paired, parse_size, round_order};
+pub use units::{median_spread, paired, paired_quartiles, parse_size, round_order};
 
 mod report;
 mod svg;
@@ -79,7 +79,7 @@ pub struct BenchArgs {
     /// Only these mechanisms, comma-separated (default: all).
     #[arg(long, value_delimiter = ',')]
     lanes: Vec<String>,
-    /// Repetitions of each measurement (default 3 quick, 5 full).
+    /// Repetitions of each measurement (default 3 quick, 15 full).
     #[arg(long)]
     reps: Option<usize>,
     /// Write every figure as JSON to this file.
@@ -89,7 +89,7 @@ pub struct BenchArgs {
     #[arg(long)]
     svg: Option<PathBuf>,
     /// Time per measurement in milliseconds (default: --quick shares about 50 s among all
-    /// measurements, at least 20 ms each; full mode 500 ms).
+    /// measurements, at least 20 ms each; full mode 150 ms).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     budget_ms: Option<u64>,
     /// (testing) How long a measurement may stall before its peer is stopped, in ms.
@@ -458,6 +458,10 @@ pub struct Ratio {
     latency_ratio: f64,
     /// ipcx throughput / raw throughput, paired the same way (higher is better).
     throughput_ratio: f64,
+    /// The quartiles of the per-repetition latency ratios (absent with unequal counts).
+    latency_ratio_quartiles: Option<(f64, f64)>,
+    /// The quartiles of the per-repetition throughput ratios.
+    throughput_ratio_quartiles: Option<(f64, f64)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -502,10 +506,21 @@ fn machine() -> Machine {
     }
 }
 
+/// Repetitions in the full mode. Many short ones rather than a few long ones: on a
+/// 2-core virtual machine one repetition's ipcx/raw ratio strays by 5-15% (the host moves
+/// the CPUs, and a stream settles into a sleeping or a busy pattern by chance), so the
+/// median of 5 moved by that much from run to run (a pipe at 1 KiB: 0.92x in one full run,
+/// 0.99x in the next), while the median of 15 paired ratios is within about 2% (the same
+/// pipe: 0.95-0.97x in three runs of 15 x 150 ms, 0.98x in one of 30 x 200 ms). The full
+/// run takes about as long as with 5 x 500 ms.
+const FULL_REPS: usize = 15;
+/// Time per measurement in the full mode (see [`FULL_REPS`]).
+const FULL_BUDGET_MS: u64 = 150;
+
 /// Time per measurement: --budget-ms, or in quick mode about 50 s shared among all the
 /// measurements (each lane, size, ipcx and raw, repetition, and the two scenarios, less
 /// about 20 ms each to start the child and set up its channels), at least 20 ms; full
-/// mode 500 ms. The warm-up before each scenario counts is a quarter of that.
+/// mode [`FULL_BUDGET_MS`]. The warm-up before each scenario counts is a quarter of that.
 fn budget(quick: bool, measurements: usize, budget_ms: Option<u64>) -> (Duration, Duration) {
     let b = match (budget_ms, quick) {
         (Some(ms), _) => Duration::from_millis(ms),
@@ -513,7 +528,7 @@ fn budget(quick: bool, measurements: usize, budget_ms: Option<u64>) -> (Duration
             let per = 50_000.0 / measurements.max(1) as f64 - 20.0;
             Duration::from_secs_f64((per / 1.25).clamp(20.0, 150.0) / 1e3)
         }
-        (None, false) => Duration::from_millis(500),
+        (None, false) => Duration::from_millis(FULL_BUDGET_MS),
     };
     (b / 4, b)
 }
@@ -549,7 +564,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if let Some(p) = &args.svg {
         check_writable(p, "SVG charts")?;
     }
-    let reps = args.reps.unwrap_or(if args.quick { 3 } else { 5 }).max(1);
+    let reps = args.reps.unwrap_or(if args.quick { 3 } else { FULL_REPS }).max(1);
     STALL_MS.store(args.stall_ms.max(1), Ordering::Relaxed);
     let measurements = lanes.len() * args.sizes.len() * 2 * reps * 2;
     let (warmup, budget) = budget(args.quick, measurements, args.budget_ms);
@@ -569,7 +584,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "method: two processes, {}; {} warm-up, then {} per measurement; {} repetition(s) \
          per figure, taken in turns across the lanes (every other round in reverse), median shown \
          with [min-max] spread; \
-         ratios are medians of per-repetition ratios (each pair taken moments apart); \
+         ratios are medians of per-repetition ratios (each pair taken moments apart; their quartiles are in --json); \
          cpu tx/rx = CPU time of sender and receiver over the throughput run's wall-clock time",
         pinning.note,
         units::fmt_ns(warmup.as_nanos() as f64),
@@ -845,6 +860,8 @@ fn ratios(results: &[LaneResult]) -> Vec<Ratio> {
                 size: i.size,
                 latency_ratio: paired(&p50s(i), &p50s(raw)),
                 throughput_ratio: paired(&rates(i), &rates(raw)),
+                latency_ratio_quartiles: paired_quartiles(&p50s(i), &p50s(raw)),
+                throughput_ratio_quartiles: paired_quartiles(&rates(i), &rates(raw)),
             })
         })
         .collect()
@@ -965,6 +982,20 @@ mod tests {
     }
 
     #[test]
+    fn quartiles_of_paired_ratios_are_interpolated() {
+        // Ratios 1, 2, 3, 4, 5 in shuffled pairs: quartiles at positions 1 and 3.
+        let a = [3.0, 10.0, 4.0, 2.0, 1.0];
+        let b = [1.0, 2.0, 1.0, 1.0, 1.0];
+        assert_eq!(paired_quartiles(&a, &b), Some((2.0, 4.0)));
+        // Four ratios 1, 2, 3, 4: positions 0.75 and 2.25.
+        let q = paired_quartiles(&[1.0, 2.0, 3.0, 4.0], &[1.0; 4]).unwrap();
+        assert!((q.0 - 1.75).abs() < 1e-9 && (q.1 - 3.25).abs() < 1e-9, "{q:?}");
+        // One repetition: both quartiles are its ratio; unequal counts: none.
+        assert_eq!(paired_quartiles(&[6.0], &[3.0]), Some((2.0, 2.0)));
+        assert_eq!(paired_quartiles(&[1.0, 2.0], &[1.0]), None);
+    }
+
+    #[test]
     fn paired_ratios_cancel_drift_between_rounds() {
         // Round 1 on a slow placement (everything 3x), round 2 fast: the pairs agree on 2x,
         // while the ratio of medians would not.
@@ -993,7 +1024,7 @@ mod tests {
             budget(true, 10, Some(7)),
             (Duration::from_micros(1750), Duration::from_millis(7))
         );
-        assert_eq!(budget(false, 10, None).1, Duration::from_millis(500));
+        assert_eq!(budget(false, 10, None).1, Duration::from_millis(FULL_BUDGET_MS));
     }
 
     #[test]

@@ -40,6 +40,23 @@ pub fn paired(a: &[f64], b: &[f64]) -> f64 {
     median_spread(&a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>()).0
 }
 
+/// The quartiles (25th and 75th percentiles, interpolated) of the per-repetition ratios
+/// `a[i] / b[i]` behind [`paired`]: how far one repetition's ratio strays, so a reader can
+/// tell a ratio from its noise. `None` for unequal or empty counts.
+pub fn paired_quartiles(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
+    if a.len() != b.len() || a.is_empty() {
+        return None;
+    }
+    let mut r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    r.sort_by(|x, y| x.total_cmp(y));
+    let at = |q: f64| {
+        let pos = q * (r.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        r[lo] + (r[hi] - r[lo]) * (pos - lo as f64)
+    };
+    Some((at(0.25), at(0.75)))
+}
+
 /// One round of measurements in the order to take them: `items` as given on even
 /// repetitions, reversed on odd ones, so that no lane is always measured first (or always
 /// right after the same others).
