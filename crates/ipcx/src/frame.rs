@@ -351,33 +351,40 @@ fn finish_frame<S: StreamIo>(
 ) -> Result<()> {
     let total = parts[0].len() + parts[1].len();
     while done < total {
-        let rest: Vec<IoSlice<'_>> = if done < parts[0].len() {
-            vec![IoSlice::new(&parts[0][done..]), IoSlice::new(parts[1])]
-        } else {
-            vec![IoSlice::new(&parts[1][done - parts[0].len()..])]
+        let (a, b) = match parts[0].get(done..) {
+            Some(a) if !a.is_empty() => (a, parts[1]),
+            _ => (&parts[1][done - parts[0].len()..], &[][..]),
         };
-        done += io.write(&rest, false).map_err(|e| send_error(name, e))?;
+        let rest = [IoSlice::new(a), IoSlice::new(b)];
+        let n = if b.is_empty() { 1 } else { 2 };
+        done += io.write(&rest[..n], false).map_err(|e| send_error(name, e, STREAM_FULL))?;
     }
     Ok(())
 }
 
-/// A sender's error for a failed write to `name`.
+/// What a stream sender says when its stream is full.
+const STREAM_FULL: &str = "the stream is full (the reader is not keeping up)";
+
+/// A sender's error for a failed send to `name` (`full`: what to say when there is no
+/// room now). Shared by the stream and packet senders.
 #[cold]
 #[inline(never)]
-fn send_error(name: &str, e: Errno) -> Error {
+pub(crate) fn send_error(name: &str, e: Errno, full: &str) -> Error {
     match e.0 {
-        libc::EAGAIN => Error::new(
-            ErrorKind::Full,
-            "send",
-            name,
-            "the stream is full (the reader is not keeping up)",
-        ),
+        libc::EAGAIN => Error::new(ErrorKind::Full, "send", name, full),
         libc::ETIMEDOUT => Error::new(
             ErrorKind::TimedOut,
             "send",
             name,
             "no room before the time-out (the reader is not reading)",
         ),
+        libc::ECONNREFUSED => Error::new(
+            ErrorKind::Disconnected,
+            "send",
+            name,
+            "the receiver is gone (connection refused)",
+        )
+        .with_errno(e.0),
         _ => Error::from_errno("send", name, e.0),
     }
 }
@@ -498,7 +505,7 @@ impl<S: StreamIo> Sender for StreamSender<S> {
         match done {
             Ok(done) if done == total => Ok(()),
             Ok(done) => finish_frame(&mut self.io, &self.name, [head, tail], done),
-            Err(e) => Err(send_error(&self.name, e)),
+            Err(e) => Err(send_error(&self.name, e, STREAM_FULL)),
         }
     }
 

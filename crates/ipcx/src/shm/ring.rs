@@ -555,11 +555,14 @@ impl End {
     /// side's index: `Reload::No` a quick look (the reader: only the slot at its tail),
     /// `Yes` a load, `Strong` a read-modify-write (the re-check before sleeping);
     /// a gone peer is `Disconnected` (after a last poll), `busy` the non-blocking error.
+    /// `first_looks` quick looks come before the first clock read ([`FIRST_LOOKS`], or 0
+    /// for a caller that took them itself).
     fn wait_for<T>(
         &self,
         wait: Wait,
         op: &'static str,
         busy: ErrorKind,
+        first_looks: u32,
         mut poll: impl FnMut(Reload) -> Result<Option<T>>,
     ) -> Result<T> {
         // A side that may wait starts with a quick look (the reader: the slot at its tail
@@ -581,7 +584,7 @@ impl End {
         // few hundred nanoseconds, and reading the clock (tens of nanoseconds in a virtual
         // machine, about 15% of a spinning reader's time in a 64 B exchange) would delay
         // noticing it. A deadline is checked a few microseconds late at most.
-        for _ in 0..FIRST_LOOKS {
+        for _ in 0..first_looks {
             std::hint::spin_loop();
             if let Some(v) = poll(Reload::No)? {
                 return Ok(v);
@@ -904,7 +907,7 @@ impl RingWriter {
         let started = Instant::now();
         let end = &self.end;
         let mut seen_tail = self.cached_tail;
-        let r = end.wait_for(wait, "send", ErrorKind::Full, |look| {
+        let r = end.wait_for(wait, "send", ErrorKind::Full, FIRST_LOOKS, |look| {
             let t = end.word64(OFF_TAIL);
             let tail = if look == Reload::Strong { t.fetch_add(0, SeqCst) } else { t.load(SeqCst) };
             if tail > head || head - tail > cap || tail % 8 != 0 {
@@ -1138,8 +1141,9 @@ impl RingReader {
                 }
             }
         }
-        let r =
-            end.wait_for(wait, "recv", ErrorKind::WouldBlock, |look| scan(end, &mut st, max, look));
+        // The quick looks before the clock were taken above.
+        let r = end
+            .wait_for(wait, "recv", ErrorKind::WouldBlock, 0, |look| scan(end, &mut st, max, look));
         if let Some(w) = waits {
             w.store(0, Relaxed);
         }
@@ -1191,6 +1195,13 @@ fn sealed_at(end: &End, tail: u64, max: usize) -> Option<(usize, usize, u64)> {
     let pos = (tail & end.mask) as usize;
     // Acquire: pairs with the writer's release store of the header, after the payload.
     let word = end.region.load_u64(HEADER_LEN + pos, Acquire).ok()?;
+    sealed_in(end, word, tail, max)
+}
+
+/// [`sealed_at`] for the header `word` already loaded from the slot at `tail`.
+#[inline(always)]
+fn sealed_in(end: &End, word: u64, tail: u64, max: usize) -> Option<(usize, usize, u64)> {
+    let pos = (tail & end.mask) as usize;
     let (len, check) = (word as u32, (word >> 32) as u32);
     if check != !len ^ seal(tail) || len as usize > max {
         return None;
@@ -1217,7 +1228,7 @@ fn taken_by_seal(end: &End, tail: u64, max: usize) -> Option<(usize, usize, u64)
         let start = tail.checked_add((end.cap - pos) as u64)?;
         return sealed_at(end, start, max);
     }
-    sealed_at(end, tail, max)
+    sealed_in(end, word, tail, max)
 }
 
 /// Find the next record: first by its seal at the tail (no look at the head, whose cache

@@ -282,28 +282,7 @@ fn disconnected(name: &str) -> Error {
 }
 
 fn send_err(name: &str, e: Errno) -> Error {
-    match e.0 {
-        libc::EAGAIN => Error::new(
-            ErrorKind::Full,
-            "send",
-            name,
-            "the socket's buffer is full (the reader is not keeping up)",
-        ),
-        libc::ETIMEDOUT => Error::new(
-            ErrorKind::TimedOut,
-            "send",
-            name,
-            "no room before the time-out (the reader is not reading)",
-        ),
-        libc::ECONNREFUSED => Error::new(
-            ErrorKind::Disconnected,
-            "send",
-            name,
-            "the receiver is gone (connection refused)",
-        )
-        .with_errno(e.0),
-        _ => Error::from_errno("send", name, e.0),
-    }
+    crate::frame::send_error(name, e, "the socket's buffer is full (the reader is not keeping up)")
 }
 
 fn recv_err(name: &str, e: Errno) -> Error {
