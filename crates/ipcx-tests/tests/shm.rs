@@ -347,10 +347,11 @@ fn a_duplex_channel_is_two_rings_and_leaves_nothing_behind() {
     assert!(!dev_shm(&a).exists() && !dev_shm(&b).exists());
 }
 
-/// Whether any byte of the ring's data area past the first `EARLY_WRAP` bytes and one
-/// record of `slack` bytes was ever written (a fresh segment is all zeros).
+/// Whether any byte of the ring's data area past the first 8 KiB and one record of `slack`
+/// bytes was ever written (a fresh segment is all zeros).
 fn written_past_early_wrap(ring: &Ring, slack: usize) -> bool {
-    use ipcx::shm::ring::{EARLY_WRAP, HEADER_LEN};
+    use ipcx::shm::ring::HEADER_LEN;
+    const EARLY_WRAP: usize = 8 << 10;
     let seg = ring.segment();
     let mut rest = vec![0u8; seg.len() - HEADER_LEN - EARLY_WRAP - slack];
     seg.read_bytes(HEADER_LEN + EARLY_WRAP + slack, &mut rest).unwrap();

@@ -7,31 +7,33 @@
 //! ```text
 //! offset  size  field (little-endian, native atomics)
 //!      0     8  magic "IPCXRING"
-//!      8     4  layout version (3)
+//!      8     4  layout version (4)
 //!     12     4  flags (reserved, 0)
 //!     16     8  capacity of the data area in bytes (a power of two)
 //!     24     8  writer owner: pid | (start time low 32 bits << 32); 0 = none
 //!     32     8  reader owner: same
 //!     40     4  closed bits: 1 = writer left, 2 = reader left
 //!     44     4  never-sleeps bits: 1 = the writer spins only, 2 = the reader does
+//!     64     8  reader-waits-at word: `tail | 1` while the reader waits in a receive at
+//!                 `tail`, else 0 (its own cache line, beside read-only words)
 //!    128     8  head: bytes ever written (writer's cache line)
 //!    136     4  reader-waiting futex word (1 while the reader sleeps)
 //!    256     8  tail: bytes ever consumed (reader's cache line)
 //!    264     4  writer-waiting futex word (1 while the writer sleeps)
-//!    320     8  reader-waits-at word: `tail | 1` while the reader waits in a receive at
-//!                 `tail`, else 0 (its own cache line)
 //!    384     -  data area, `capacity` bytes
 //! ```
 //!
-//! A record at ring position `p` (at `p % capacity`) is an 8-byte header (`u32` length
-//! `n`, then the check `!n ^ (p >> 3) as u32`, sealing it to that position) and the
-//! payload padded to 8 bytes. Where a record does not fit before the
-//! end of the data area, the writer puts a wrap marker (length `0xFFFF_FFFF`, sealed to its
-//! position like a header) and the record starts at offset 0; it also **rewinds** to offset
-//! 0 when the reader has taken everything and waits in a receive (see
-//! `RingWriter::rewind`), so a request/reply exchange reuses the same few cache lines. A
-//! message is at most `capacity / 2 - 8` bytes, which guarantees it always fits once the
-//! reader has caught up.
+//! A record at ring position `p` (at `p % capacity`) is an 8-byte header (a `u32` length
+//! word `w`: the payload length `n` in its low 29 bits and a gap `g` in 8-byte units in its
+//! top 3; then the check `!w ^ (p >> 3) as u32`, sealing it to that position), `g` bytes
+//! of gap, and the payload padded to 8 bytes. Payloads of [`ALIGN_FROM`] bytes or more
+//! start on a cache line (a gap of 0 to 56 bytes), smaller ones right after the header.
+//! Where a record does not fit before the end of the data area, the writer puts a wrap
+//! marker (length word `0xFFFF_FFFF`, sealed to its position like a header) and the record
+//! starts at offset 0; it also **rewinds** to offset 0 when the reader has taken everything
+//! and waits in a receive (see `RingWriter::rewind`), so a request/reply exchange reuses
+//! the same few cache lines. A message is at most `capacity / 2 - 8` bytes, which
+//! guarantees it always fits once the reader has caught up.
 //!
 //! **Publication and wake-up.** The writer copies the payload, then stores the record's
 //! header with release ordering (the **seal**: a reader polling the slot at its tail takes
@@ -91,7 +93,7 @@ use crate::Wait;
 /// `"IPCXRING"`, little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"IPCXRING");
 /// The layout version this build reads and writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Bytes before the data area.
 pub const HEADER_LEN: usize = 384;
 /// The default capacity of the data area (1 MiB).
@@ -120,11 +122,31 @@ const OFF_WRITER_WAITING: usize = 264;
 /// `tail | 1` while the reader waits in a receive for the record at `tail`, else 0 (see
 /// `RingWriter::rewind`). Its own cache line: the writer reads it at every send that may
 /// rewind, and a reader that never waits (a stream it lags behind) leaves it alone.
-pub(crate) const OFF_READER_WAITS: usize = 320;
+///
+/// That line's 128-byte pair holds only words nobody writes while a ring is in use: a core
+/// that misses on a line may fetch the other line of its pair too. With this word at
+/// 320 (layout version 3), beside the tail at 256, each of the writer's reads of it also
+/// took the tail's line, and the reader's next store to the tail had to take it back:
+/// a 1 KiB spinning round trip took about 60 ns longer (measured on the 2-core EPYC
+/// machine, with a C model and in ipcx).
+pub(crate) const OFF_READER_WAITS: usize = 64;
 
 const WRITER_CLOSED: u32 = 1;
 const READER_CLOSED: u32 = 2;
 const WRAP: u32 = u32::MAX;
+/// Bits of a header's length word that hold the payload length (no ring carries a message
+/// of 2^29 bytes: the largest capacity is 1 GiB); the three above hold the gap.
+const LENGTH_BITS: u32 = 29;
+const LENGTH_MASK: u32 = (1 << LENGTH_BITS) - 1;
+/// The largest gap between a header and its payload.
+const MAX_GAP: usize = CACHE_LINE - RECORD_HEADER;
+/// Payloads of at least this many bytes start on a cache line: the writer leaves a gap of
+/// up to 56 bytes after the header (said in the header), so both sides copy whole lines,
+/// and a 1 KiB payload spans 16 lines instead of 17 (measured in C on the 2-core EPYC
+/// machine, spinning round trips in place: 1 KiB in 290 ns instead of 342, 512 B in 130
+/// ns instead of 155; at 256 B and below the payload sharing the header's line was as fast
+/// or faster, and 4 KiB was level).
+pub const ALIGN_FROM: usize = 512;
 /// What the writer stores in the header slot after each record before it seals the
 /// record: a length no ring accepts, so a reader that reaches the head before the next
 /// record is written finds "nothing yet" there, never a stale header. (A header left from
@@ -135,14 +157,10 @@ const NOT_YET: u64 = u64::MAX;
 /// The size of the [`NOT_YET`] mark.
 const MARK: u64 = RECORD_HEADER as u64;
 
-/// Records (header and padded payload) of at most this many bytes rewind to the start of
-/// the data area as soon as they fit before the reader's position (see
+/// Records (header, gap and padded payload) of at most this many bytes rewind to the start
+/// of the data area as soon as they fit before the reader's position (see
 /// `RingWriter::rewind`).
-pub const REWIND_SMALL: usize = 512;
-
-/// Larger records, up to a quarter of this, rewind only from past this offset in the data
-/// area (see `RingWriter::rewind`).
-pub const EARLY_WRAP: usize = 8 << 10;
+pub const REWIND_SMALL: usize = 2048;
 
 /// How long a blocked side spins before it sleeps (blocking mode).
 pub const SPIN_FOR: Duration = Duration::from_micros(30);
@@ -209,14 +227,60 @@ fn seal(pos: u64) -> u32 {
     (pos >> 3) as u32
 }
 
-/// A record header as one little-endian word: length, then its sealed check.
+/// A record header as one little-endian word: the length word (see [`length_word`]), then
+/// its sealed check.
 #[inline]
-fn header_word(len: u32, pos: u64) -> u64 {
-    u64::from(len) | (u64::from(!len ^ seal(pos)) << 32)
+fn header_word(word: u32, pos: u64) -> u64 {
+    u64::from(word) | (u64::from(!word ^ seal(pos)) << 32)
+}
+
+/// The length word of a record header: the payload length in the low 29 bits, and in the
+/// top 3 the gap between header and payload in 8-byte units (see [`ALIGN_FROM`]).
+#[inline]
+fn length_word(len: usize, gap: usize) -> u32 {
+    len as u32 | ((gap / 8) as u32) << LENGTH_BITS
+}
+
+/// A length word's payload length and gap in bytes.
+#[inline]
+fn split_length_word(word: u32) -> (usize, usize) {
+    ((word & LENGTH_MASK) as usize, (word >> LENGTH_BITS) as usize * 8)
+}
+
+/// The gap that puts the payload of a record whose header is at data-area offset `pos` at
+/// the start of a cache line: 0 when the header ends a line, up to 56.
+#[inline]
+fn line_gap(pos: usize) -> usize {
+    (CACHE_LINE - RECORD_HEADER).wrapping_sub(pos) & (CACHE_LINE - 1)
 }
 
 fn pad8(n: usize) -> usize {
     (n + 7) & !7
+}
+
+/// What the writer needs to place a message: its padded payload size, and whether its
+/// payload goes on a cache line of its own (see [`ALIGN_FROM`]).
+#[derive(Clone, Copy)]
+struct Shape {
+    body: usize,
+    aligned: bool,
+}
+
+impl Shape {
+    /// A message of `len` bytes in a ring whose largest message is `max`: aligned from
+    /// [`ALIGN_FROM`] bytes on, unless the gap could take it past the half of the ring
+    /// that a record may use (then it never needs one).
+    #[inline(always)]
+    fn new(len: usize, max: usize) -> Shape {
+        let body = pad8(len);
+        Shape { body, aligned: len >= ALIGN_FROM && body + MAX_GAP <= max }
+    }
+
+    /// The record's size with its header at data-area offset `pos`.
+    #[inline(always)]
+    fn need_at(self, pos: usize) -> usize {
+        RECORD_HEADER + if self.aligned { line_gap(pos) } else { 0 } + self.body
+    }
 }
 
 #[cold]
@@ -782,17 +846,23 @@ impl RingWriter {
         &self.end.object
     }
 
-    /// Room for a record of `need` bytes at the current head, counting a wrap marker:
-    /// `Some(skip)` (bytes to skip to the start) when there is room.
+    /// Room for a record of `shape` at the current head, counting a wrap marker:
+    /// `Some((skip, need))` (bytes to skip to the start of the data area, and the record's
+    /// size there) when there is room.
     #[inline(always)]
-    fn room(&mut self, need: usize, reload: bool) -> Result<Option<u64>> {
+    fn room(&mut self, shape: Shape, reload: bool) -> Result<Option<(u64, usize)>> {
         let pos = (self.head & self.end.mask) as usize;
         let till_end = self.end.cap - pos;
-        let skip = if need > till_end || self.rewind(pos, need) { till_end as u64 } else { 0 };
+        let (here, at_start) = (shape.need_at(pos), shape.need_at(0));
+        let (skip, need) = if here > till_end || self.rewind(pos, at_start) {
+            (till_end as u64, at_start)
+        } else {
+            (0, here)
+        };
         let total = skip + need as u64;
         let cap = self.end.cap as u64;
         if self.head + total - self.cached_tail <= cap {
-            return Ok(Some(skip));
+            return Ok(Some((skip, need)));
         }
         if !reload {
             return Ok(None);
@@ -800,34 +870,28 @@ impl RingWriter {
         let tail = self.end.word64(OFF_TAIL).load(SeqCst);
         self.check_indices(tail, "send")?;
         self.cached_tail = tail;
-        Ok((self.head + total - tail <= cap).then_some(skip))
+        Ok((self.head + total - tail <= cap).then_some((skip, need)))
     }
 
     /// Whether to rewind to the start of the data area now, before its end: when the reader
     /// has taken everything and waits in a receive for more (its waits-at word is
-    /// `head | 1`), and the record fits before the reader's position (a small one, of at
-    /// most [`REWIND_SMALL`] bytes), or starts past [`EARLY_WRAP`] (a larger one, up to a
-    /// quarter of that). The writer puts a wrap marker at the head, which the waiting reader
-    /// follows at once; the skipped bytes count as used until it has.
+    /// `head | 1`), and the record (of `need` bytes at the start, at most
+    /// [`REWIND_SMALL`]) fits before the reader's position. The writer puts a wrap marker
+    /// at the head, which the waiting reader follows at once; the skipped bytes count as
+    /// used until it has.
     ///
     /// A request/reply exchange then reuses the same lines, which stay in both cores'
     /// caches, instead of moving through the ring, whose lines come back from further away
     /// (measured in C on the 2-core EPYC machine: a 64 B round trip 190 ns moving through
-    /// the first 8 KiB, 95 ns in place, 380 ns moving through 256 KiB). Past a few lines
-    /// the copies dominate and moving costs nothing (1 KiB: 360 ns either way), so larger
-    /// records rewind only past 8 KiB. A stream whose reader lags never finds it waiting at
-    /// the head and goes on through the whole ring; it reads the word, on a line of its
-    /// own that only a waiting reader writes, at each send.
+    /// the first 8 KiB, 95 ns in place, 380 ns moving through 256 KiB; 1 KiB with its
+    /// payload on whole lines, 290 ns in place and 343 ns moving through 8 KiB; in ipcx, a
+    /// 1 KiB round trip 343 ns in place and 398 ns moving). Larger records do not rewind:
+    /// their copies take longer than the lines' trips. A stream whose reader lags never
+    /// finds it waiting at the head and goes on through the whole ring; it reads the word,
+    /// on a line of its own that only a waiting reader writes, at each send.
     #[inline(always)]
     fn rewind(&mut self, pos: usize, need: usize) -> bool {
-        let from = if need <= REWIND_SMALL {
-            need
-        } else if need <= EARLY_WRAP / 4 && self.end.cap >= 4 * EARLY_WRAP {
-            EARLY_WRAP
-        } else {
-            return false;
-        };
-        if pos < from {
+        if need > REWIND_SMALL || pos < need {
             return false;
         }
         // Acquire: pairs with the reader's release store, made after it read every record
@@ -866,32 +930,37 @@ impl RingWriter {
         if self.end.peer_closed() {
             return Err(self.end.disconnected("send"));
         }
-        let need = RECORD_HEADER + pad8(len);
-        let skip = match self.room(need, false)? {
+        let shape = Shape::new(len, self.max);
+        let (skip, need) = match self.room(shape, false)? {
             Some(s) => s,
-            None => self.wait_room(need, wait)?,
+            None => self.wait_room(shape, wait)?,
         };
         let start = self.head + skip;
-        let pos = (start & self.end.mask) as usize;
+        let hdr = HEADER_LEN + (start & self.end.mask) as usize;
+        let gap = need - RECORD_HEADER - shape.body;
         // The header is written by `commit`, after the payload: it is what seals the record;
         // a wrap marker at the head goes after that (the reader polls there, and finds the
         // record already sealed when it follows the marker).
         Ok(WriteGuard {
-            off: HEADER_LEN + pos + RECORD_HEADER,
+            off: hdr + RECORD_HEADER + gap,
             len,
+            word: length_word(len, gap),
+            hdr,
             start,
             new_head: start + need as u64,
             w: self,
         })
     }
 
-    fn wait_room(&mut self, need: usize, wait: Wait) -> Result<u64> {
+    fn wait_room(&mut self, shape: Shape, wait: Wait) -> Result<(u64, usize)> {
         let cap = self.end.cap as u64;
         let mask = self.end.mask;
         let head = self.head;
         let pos = (head & mask) as usize;
         let till_end = self.end.cap - pos;
-        let skip = if need > till_end { till_end as u64 } else { 0 };
+        let here = shape.need_at(pos);
+        let (skip, need) =
+            if here > till_end { (till_end as u64, shape.need_at(0)) } else { (0, here) };
         let total = skip + need as u64;
         // Once the ring is full and the writer has to wait, it waits (up to SLACK_FOR) for
         // a quarter of the ring beyond this message before going on (a first look takes
@@ -924,7 +993,7 @@ impl RingWriter {
             } else if slack > 0 && started.elapsed() >= SLACK_FOR {
                 slack = 0;
             }
-            Ok(fits.then_some(skip))
+            Ok(fits.then_some((skip, need)))
         });
         self.cached_tail = seen_tail;
         r
@@ -970,9 +1039,14 @@ impl Drop for RingWriter {
 #[derive(Debug)]
 pub struct WriteGuard<'a> {
     w: &'a mut RingWriter,
+    /// The payload's region offset.
     off: usize,
     len: usize,
-    /// The record's ring position (its header is at `off - 8`).
+    /// The header's length word (length and gap).
+    word: u32,
+    /// The header's region offset.
+    hdr: usize,
+    /// The record's ring position (where its header is).
     start: u64,
     new_head: u64,
 }
@@ -1044,10 +1118,9 @@ impl WriteGuard<'_> {
     /// handshake).
     #[inline]
     fn seal(self) {
-        let hdr = self.off - RECORD_HEADER;
-        let word = header_word(self.len as u32, self.start);
+        let word = header_word(self.word, self.start);
         // The slot was bounds-checked by `reserve` (the payload lies after it).
-        if let Ok(w) = self.w.end.region.u64_at(hdr) {
+        if let Ok(w) = self.w.end.region.u64_at(self.hdr) {
             w.store(word, Release);
         }
         if let Some(at) = self.wrap_at() {
@@ -1202,17 +1275,22 @@ fn sealed_at(end: &End, tail: u64, max: usize) -> Option<(usize, usize, u64)> {
 #[inline(always)]
 fn sealed_in(end: &End, word: u64, tail: u64, max: usize) -> Option<(usize, usize, u64)> {
     let pos = (tail & end.mask) as usize;
-    let (len, check) = (word as u32, (word >> 32) as u32);
-    if check != !len ^ seal(tail) || len as usize > max {
+    let (lw, check) = (word as u32, (word >> 32) as u32);
+    if check != !lw ^ seal(tail) {
         return None;
     }
-    let need = RECORD_HEADER + pad8(len as usize);
+    // A wrap marker's length word reads as a length over any limit.
+    let (len, gap) = split_length_word(lw);
+    if len > max {
+        return None;
+    }
+    let need = RECORD_HEADER + gap + pad8(len);
     if need > end.cap - pos {
         return None;
     }
     // The tail came from shared memory: a position near the top of u64 is damage, not a
     // record (found by the ring_reader fuzz target).
-    Some((HEADER_LEN + pos + RECORD_HEADER, len as usize, tail.checked_add(need as u64)?))
+    Some((HEADER_LEN + pos + RECORD_HEADER + gap, len, tail.checked_add(need as u64)?))
 }
 
 /// The record the reader may take by seals alone at `tail`: the one sealed there, or the
@@ -1250,6 +1328,12 @@ fn scan(
             let next_line = ((*tail & end.mask) as usize | 63) + 1;
             if next_line < end.cap {
                 let _ = end.region.load_u64(HEADER_LEN + next_line, Relaxed);
+            }
+            // And at the start of the data area: a writer that rewinds (see
+            // `RingWriter::rewind`) writes its record there and then a wrap marker at the
+            // tail, so that line is fetched while the marker is awaited, not after.
+            if *tail & end.mask != 0 {
+                let _ = end.region.load_u64(HEADER_LEN, Relaxed);
             }
             if let Some(r) = taken_by_seal(end, *tail, max) {
                 // Where the head may still be: this record's start, or its wrap marker's.
@@ -1311,7 +1395,7 @@ fn scan(
                 ),
             ));
         }
-        let len = len as usize;
+        let (len, gap) = split_length_word(len);
         if len > max {
             return Err(corrupted(
                 obj,
@@ -1319,7 +1403,7 @@ fn scan(
                 format!("a record claims {len} bytes, over the ring's limit of {max}"),
             ));
         }
-        let need = (RECORD_HEADER + pad8(len)) as u64;
+        let need = (RECORD_HEADER + gap + pad8(len)) as u64;
         if need > till_end || need > avail {
             return Err(corrupted(
                 obj,
@@ -1327,7 +1411,7 @@ fn scan(
                 format!("a record of {len} bytes at {pos} runs past the end of the data area or the head"),
             ));
         }
-        return Ok(Some((HEADER_LEN + pos + RECORD_HEADER, len, *tail + need)));
+        return Ok(Some((HEADER_LEN + pos + RECORD_HEADER + gap, len, *tail + need)));
     }
 }
 

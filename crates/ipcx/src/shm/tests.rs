@@ -28,7 +28,7 @@ fn heap_ring_keeps_boundaries_and_wraps() {
 /// wrap marker at once; the skipped bytes count as used until it does).
 #[test]
 fn heap_ring_bursts_after_request_reply_find_the_whole_ring() {
-    let (mut w, mut r) = heap_ring(4 * ring::EARLY_WRAP, WaitMode::Blocking).unwrap();
+    let (mut w, mut r) = heap_ring(32 << 10, WaitMode::Blocking).unwrap();
     let mut buf = Vec::new();
     let mut i = 0u32;
     for round in 0..12 {
@@ -403,4 +403,80 @@ fn a_writer_rewinds_to_a_reader_waiting_at_the_head() {
     r.recv(&mut buf, Wait::Never).unwrap();
     assert_eq!(buf, msg(3, 64));
     assert_eq!(head(&region), cap as u64 + 144);
+}
+
+/// Payloads of `ALIGN_FROM` bytes or more start on a cache line of the data area, with the
+/// gap said in the header's length word; smaller ones follow their header. Every size from
+/// 0 to past the limit of alignment goes through wraps whole, the gap at every offset.
+#[test]
+fn payloads_of_512_bytes_and_more_start_on_a_cache_line() {
+    use std::sync::atomic::Ordering::Acquire;
+    let cap = 8192;
+    let (region, mut w, mut r) = mixed_ring(cap, WaitMode::Blocking, WaitMode::Blocking);
+    let word = |off: usize| region.load_u32(ring::HEADER_LEN + off, Acquire).unwrap();
+    let bytes = |off: usize, n: usize| {
+        let mut b = vec![0; n];
+        region.copy_out(ring::HEADER_LEN + off, &mut b).unwrap();
+        b
+    };
+    let mut buf = Vec::new();
+    // At offset 0: a gap of 56, the payload at 64.
+    w.send(&msg(1, 1000), Wait::Never).unwrap();
+    assert_eq!(word(0), 1000 | 7 << 29);
+    assert_eq!(bytes(64, 1000), msg(1, 1000));
+    // At 1064: a small payload right after its header.
+    w.send(&msg(2, 100), Wait::Never).unwrap();
+    assert_eq!(word(1064), 100);
+    assert_eq!(bytes(1072, 100), msg(2, 100));
+    // At 1176 (24 past a line): a gap of 32, the payload at 1216 (19 lines).
+    w.send(&msg(3, 600), Wait::Never).unwrap();
+    assert_eq!(word(1176), 600 | 4 << 29);
+    assert_eq!(bytes(1216, 600), msg(3, 600));
+    for i in 1..=3 {
+        r.recv(&mut buf, Wait::Never).unwrap();
+        assert_eq!(buf, msg(i, [1000, 100, 600][i as usize - 1]));
+    }
+    // A payload whose gap could take it past the largest message has none.
+    let max = w.max_message_size();
+    w.send(&msg(4, max), Wait::Never).unwrap();
+    r.recv(&mut buf, Wait::Never).unwrap();
+    assert_eq!(buf, msg(4, max));
+    for i in 0..600u32 {
+        let len = (i as usize * 41) % 3000;
+        w.send(&msg(i, len), Wait::Never).unwrap();
+        r.recv(&mut buf, Wait::Never).unwrap();
+        assert_eq!(buf, msg(i, len), "message {i}");
+    }
+}
+
+/// A record of 1 KiB rewinds to a reader waiting at the head like a small one, its payload
+/// on a line of its own at the start.
+#[test]
+fn a_one_kib_record_rewinds_to_a_waiting_reader() {
+    use std::sync::atomic::Ordering::Acquire;
+    let cap = 8192;
+    let (region, mut w, mut r) = mixed_ring(cap, WaitMode::Spin, WaitMode::Spin);
+    let head = |reg: &region::Region| reg.load_u64(ring::OFF_HEAD, Acquire).unwrap();
+    let mut buf = Vec::new();
+    for i in 0..2 {
+        w.send(&msg(i, 1024), Wait::Never).unwrap();
+        r.recv(&mut buf, Wait::Never).unwrap();
+        assert_eq!(buf, msg(i, 1024));
+    }
+    assert_eq!(head(&region), 2176, "two records of 1088 bytes one after the other");
+    std::thread::scope(|s| {
+        let t = s.spawn(|| {
+            let mut b = Vec::new();
+            r.recv(&mut b, Wait::timeout(Duration::from_secs(20))).map(|_| b)
+        });
+        while region.load_u64(ring::OFF_READER_WAITS, Acquire).unwrap() != 2176 | 1 {
+            std::thread::yield_now();
+        }
+        w.send(&msg(2, 1024), Wait::Never).unwrap();
+        assert_eq!(t.join().unwrap().unwrap(), msg(2, 1024));
+    });
+    assert_eq!(head(&region), cap as u64 + 1088, "the third record went to offset 0");
+    let mut b = vec![0; 1024];
+    region.copy_out(ring::HEADER_LEN + 64, &mut b).unwrap();
+    assert_eq!(b, msg(2, 1024));
 }
