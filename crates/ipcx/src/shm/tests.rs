@@ -367,42 +367,54 @@ fn a_sleeping_side_is_woken_by_a_spinning_peer() {
     assert!(took < bound, "{steps} wake-ups of a writer waiting for room took {took:?}");
 }
 
-/// A writer whose reader waits in a receive at the head rewinds: the record goes to the
-/// start of the data area after a wrap marker sealed at the head, which the waiting reader
-/// follows; to a reader that is not waiting, records follow one another.
-#[test]
-fn a_writer_rewinds_to_a_reader_waiting_at_the_head() {
+/// Two messages of `len` bytes to a reader that is not waiting (records one after the
+/// other, `record` bytes each), then one to a reader waiting in a receive at the head,
+/// which rewinds: the record goes to the start of the data area after a wrap marker sealed
+/// at the head, which the waiting reader follows.
+fn rewind_to_a_waiting_reader(
+    cap: usize,
+    len: usize,
+    record: u64,
+) -> (region::Region, RingWriter, RingReader) {
     use std::sync::atomic::Ordering::Acquire;
-    let cap = 4096;
     let (region, mut w, mut r) = mixed_ring(cap, WaitMode::Spin, WaitMode::Spin);
     let head = |reg: &region::Region| reg.load_u64(ring::OFF_HEAD, Acquire).unwrap();
     let mut buf = Vec::new();
     for i in 0..2 {
-        w.send(&msg(i, 64), Wait::Never).unwrap();
+        w.send(&msg(i, len), Wait::Never).unwrap();
         r.recv(&mut buf, Wait::Never).unwrap();
-        assert_eq!(buf, msg(i, 64));
+        assert_eq!(buf, msg(i, len));
     }
-    assert_eq!(head(&region), 144, "records of 72 bytes one after the other");
+    assert_eq!(head(&region), 2 * record, "records one after the other");
     std::thread::scope(|s| {
         let t = s.spawn(|| {
             let mut b = Vec::new();
             r.recv(&mut b, Wait::timeout(Duration::from_secs(20))).map(|_| b)
         });
-        while region.load_u64(ring::OFF_READER_WAITS, Acquire).unwrap() != 144 | 1 {
+        while region.load_u64(ring::OFF_READER_WAITS, Acquire).unwrap() != (2 * record) | 1 {
             std::thread::yield_now();
         }
-        w.send(&msg(2, 64), Wait::Never).unwrap();
-        assert_eq!(t.join().unwrap().unwrap(), msg(2, 64));
+        w.send(&msg(2, len), Wait::Never).unwrap();
+        assert_eq!(t.join().unwrap().unwrap(), msg(2, len));
     });
     assert_eq!(region.load_u64(ring::OFF_READER_WAITS, Acquire).unwrap(), 0);
-    assert_eq!(head(&region), cap as u64 + 72, "the third record went to offset 0");
-    // The marker and the record after it are read the same way by a reader that comes
-    // later (by the head, not polling), and the next record, to a reader not waiting,
-    // follows the last.
+    assert_eq!(head(&region), cap as u64 + record, "the third record went to offset 0");
+    (region, w, r)
+}
+
+/// A 64 B message rewinds to a waiting reader; the marker and the record after it are read
+/// the same way by a reader that comes later (by the head, not polling), and the next
+/// record, to a reader not waiting, follows the last.
+#[test]
+fn a_writer_rewinds_to_a_reader_waiting_at_the_head() {
+    let cap = 4096;
+    let (region, mut w, mut r) = rewind_to_a_waiting_reader(cap, 64, 72);
+    let mut buf = Vec::new();
     w.send(&msg(3, 64), Wait::Never).unwrap();
     r.recv(&mut buf, Wait::Never).unwrap();
     assert_eq!(buf, msg(3, 64));
-    assert_eq!(head(&region), cap as u64 + 144);
+    let head = region.load_u64(ring::OFF_HEAD, std::sync::atomic::Ordering::Acquire).unwrap();
+    assert_eq!(head, cap as u64 + 144);
 }
 
 /// Payloads of `ALIGN_FROM` bytes or more start on a cache line of the data area, with the
@@ -449,33 +461,12 @@ fn payloads_of_512_bytes_and_more_start_on_a_cache_line() {
     }
 }
 
-/// A record of 1 KiB rewinds to a reader waiting at the head like a small one, its payload
-/// on a line of its own at the start.
+/// A record of 1 KiB rewinds to a reader waiting at the head like a small one (records of
+/// 1088 bytes: the header, a gap of 56, the payload), its payload on a line of its own at
+/// the start.
 #[test]
 fn a_one_kib_record_rewinds_to_a_waiting_reader() {
-    use std::sync::atomic::Ordering::Acquire;
-    let cap = 8192;
-    let (region, mut w, mut r) = mixed_ring(cap, WaitMode::Spin, WaitMode::Spin);
-    let head = |reg: &region::Region| reg.load_u64(ring::OFF_HEAD, Acquire).unwrap();
-    let mut buf = Vec::new();
-    for i in 0..2 {
-        w.send(&msg(i, 1024), Wait::Never).unwrap();
-        r.recv(&mut buf, Wait::Never).unwrap();
-        assert_eq!(buf, msg(i, 1024));
-    }
-    assert_eq!(head(&region), 2176, "two records of 1088 bytes one after the other");
-    std::thread::scope(|s| {
-        let t = s.spawn(|| {
-            let mut b = Vec::new();
-            r.recv(&mut b, Wait::timeout(Duration::from_secs(20))).map(|_| b)
-        });
-        while region.load_u64(ring::OFF_READER_WAITS, Acquire).unwrap() != 2176 | 1 {
-            std::thread::yield_now();
-        }
-        w.send(&msg(2, 1024), Wait::Never).unwrap();
-        assert_eq!(t.join().unwrap().unwrap(), msg(2, 1024));
-    });
-    assert_eq!(head(&region), cap as u64 + 1088, "the third record went to offset 0");
+    let (region, _w, _r) = rewind_to_a_waiting_reader(8192, 1024, 1088);
     let mut b = vec![0; 1024];
     region.copy_out(ring::HEADER_LEN + 64, &mut b).unwrap();
     assert_eq!(b, msg(2, 1024));
