@@ -15,7 +15,7 @@
 //!     40     4  closed bits: 1 = writer left, 2 = reader left
 //!     44     4  never-sleeps bits: 1 = the writer spins only, 2 = the reader does
 //!     64     8  reader-waits-at word: `tail | 1` while the reader waits in a receive at
-//!                 `tail`, else 0 (its own cache line, beside read-only words)
+//!                 `tail`, else 0 (its own cache line, beside words set at attach/close)
 //!    128     8  head: bytes ever written (writer's cache line)
 //!    136     4  reader-waiting futex word (1 while the reader sleeps)
 //!    256     8  tail: bytes ever consumed (reader's cache line)
@@ -27,7 +27,8 @@
 //! word `w`: the payload length `n` in its low 29 bits and a gap `g` in 8-byte units in its
 //! top 3; then the check `!w ^ (p >> 3) as u32`, sealing it to that position), `g` bytes
 //! of gap, and the payload padded to 8 bytes. Payloads of [`ALIGN_FROM`] bytes or more
-//! start on a cache line (a gap of 0 to 56 bytes), smaller ones right after the header.
+//! start on a 64-byte line of the data area (a gap of 0 to 56 bytes; none when the gap
+//! could take the record past the largest message), smaller ones right after the header.
 //! Where a record does not fit before the end of the data area, the writer puts a wrap
 //! marker (length word `0xFFFF_FFFF`, sealed to its position like a header) and the record
 //! starts at offset 0; it also **rewinds** to offset 0 when the reader has taken everything
@@ -123,8 +124,9 @@ const OFF_WRITER_WAITING: usize = 264;
 /// `RingWriter::rewind`). Its own cache line: the writer reads it at every send that may
 /// rewind, and a reader that never waits (a stream it lags behind) leaves it alone.
 ///
-/// That line's 128-byte pair holds only words nobody writes while a ring is in use: a core
-/// that misses on a line may fetch the other line of its pair too. With this word at
+/// That line's 128-byte pair holds only words that change when a side attaches or leaves
+/// (and the closed word, which a side about to sleep reads with a read-modify-write): a
+/// core that misses on a line may fetch the other line of its pair too. With this word at
 /// 320 (layout version 3), beside the tail at 256, each of the writer's reads of it also
 /// took the tail's line, and the reader's next store to the tail had to take it back:
 /// a 1 KiB spinning round trip took about 60 ns longer (measured on the 2-core EPYC
@@ -147,6 +149,10 @@ const MAX_GAP: usize = CACHE_LINE - RECORD_HEADER;
 /// ns instead of 155; at 256 B and below the payload sharing the header's line was as fast
 /// or faster, and 4 KiB was level).
 pub const ALIGN_FROM: usize = 512;
+/// No ring's positions (bytes ever written) reach this (at 100 GB/s, 1.5 years of traffic):
+/// an index past it is damage, refused at attach, so sums of positions and record sizes
+/// never overflow.
+const MAX_POSITION: u64 = 1 << 62;
 /// What the writer stores in the header slot after each record before it seals the
 /// record: a length no ring accepts, so a reader that reaches the head before the next
 /// record is written finds "nothing yet" there, never a stale header. (A header left from
@@ -817,7 +823,10 @@ impl RingWriter {
     }
 
     fn check_indices(&self, tail: u64, op: &'static str) -> Result<()> {
-        if tail > self.head || self.head - tail > self.end.cap as u64 || (self.head | tail) % 8 != 0
+        if tail > self.head
+            || self.head - tail > self.end.cap as u64
+            || (self.head | tail) % 8 != 0
+            || self.head > MAX_POSITION
         {
             return Err(corrupted(
                 &self.end.object,
@@ -1149,11 +1158,11 @@ impl RingReader {
         let tail = end.word64(OFF_TAIL).load(Acquire);
         let max = max_message(end.cap);
         let r = RingReader { end, tail, cached_head: tail, floor: tail, max };
-        if tail % 8 != 0 {
+        if tail % 8 != 0 || tail > MAX_POSITION {
             return Err(corrupted(
                 &r.end.object,
                 "open",
-                format!("tail {tail} is not 8-byte aligned"),
+                format!("tail {tail} is not 8-byte aligned or is past any position a ring reaches"),
             ));
         }
         Ok(r)

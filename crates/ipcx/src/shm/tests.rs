@@ -177,6 +177,23 @@ fn damaged_indices_and_records_are_corrupted_not_crashes() {
     assert_eq!(fuzz_reader(&data).1, Some(ErrorKind::InvalidInput));
 }
 
+/// Indices near the top of u64 are damage, refused when a side attaches: no sum of a
+/// position and a record size overflows after that (a debug build's sends panicked).
+#[test]
+fn positions_past_any_ring_are_refused_at_attach() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let cap = 1024;
+    let region = region::Region::heap(ring::segment_len(cap));
+    ring::init(&region, cap, "shm:(heap)").unwrap();
+    let far = u64::MAX - 7;
+    region.u64_at(ring::OFF_HEAD).unwrap().store(far, SeqCst);
+    region.u64_at(256).unwrap().store(far, SeqCst);
+    let e = RingWriter::attach(region.clone(), WaitMode::Blocking, "w".into(), false).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
+    let e = RingReader::attach(region, WaitMode::Blocking, "r".into(), false).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
+}
+
 #[test]
 fn segment_typed_access_is_bounds_checked() {
     let s = Segment::anonymous(64);
@@ -369,12 +386,14 @@ fn a_sleeping_side_is_woken_by_a_spinning_peer() {
 
 /// Two messages of `len` bytes to a reader that is not waiting (records one after the
 /// other, `record` bytes each), then one to a reader waiting in a receive at the head,
-/// which rewinds: the record goes to the start of the data area after a wrap marker sealed
-/// at the head, which the waiting reader follows.
-fn rewind_to_a_waiting_reader(
+/// which rewinds (unless `rewinds` is false: a record over `REWIND_SMALL`): the record
+/// goes to the start of the data area after a wrap marker sealed at the head, which the
+/// waiting reader follows.
+fn send_to_a_waiting_reader(
     cap: usize,
     len: usize,
     record: u64,
+    rewinds: bool,
 ) -> (region::Region, RingWriter, RingReader) {
     use std::sync::atomic::Ordering::Acquire;
     let (region, mut w, mut r) = mixed_ring(cap, WaitMode::Spin, WaitMode::Spin);
@@ -398,7 +417,11 @@ fn rewind_to_a_waiting_reader(
         assert_eq!(t.join().unwrap().unwrap(), msg(2, len));
     });
     assert_eq!(region.load_u64(ring::OFF_READER_WAITS, Acquire).unwrap(), 0);
-    assert_eq!(head(&region), cap as u64 + record, "the third record went to offset 0");
+    if rewinds {
+        assert_eq!(head(&region), cap as u64 + record, "the third record went to offset 0");
+    } else {
+        assert_eq!(head(&region), 3 * record, "the third record followed the second");
+    }
     (region, w, r)
 }
 
@@ -408,7 +431,7 @@ fn rewind_to_a_waiting_reader(
 #[test]
 fn a_writer_rewinds_to_a_reader_waiting_at_the_head() {
     let cap = 4096;
-    let (region, mut w, mut r) = rewind_to_a_waiting_reader(cap, 64, 72);
+    let (region, mut w, mut r) = send_to_a_waiting_reader(cap, 64, 72, true);
     let mut buf = Vec::new();
     w.send(&msg(3, 64), Wait::Never).unwrap();
     r.recv(&mut buf, Wait::Never).unwrap();
@@ -448,9 +471,11 @@ fn payloads_of_512_bytes_and_more_start_on_a_cache_line() {
         r.recv(&mut buf, Wait::Never).unwrap();
         assert_eq!(buf, msg(i, [1000, 100, 600][i as usize - 1]));
     }
-    // A payload whose gap could take it past the largest message has none.
+    // A payload whose gap could take it past the largest message has none (at 1816).
     let max = w.max_message_size();
     w.send(&msg(4, max), Wait::Never).unwrap();
+    assert_eq!(word(1816), max as u32);
+    assert_eq!(bytes(1824, max), msg(4, max));
     r.recv(&mut buf, Wait::Never).unwrap();
     assert_eq!(buf, msg(4, max));
     for i in 0..600u32 {
@@ -466,8 +491,17 @@ fn payloads_of_512_bytes_and_more_start_on_a_cache_line() {
 /// the start.
 #[test]
 fn a_one_kib_record_rewinds_to_a_waiting_reader() {
-    let (region, _w, _r) = rewind_to_a_waiting_reader(8192, 1024, 1088);
+    let (region, _w, _r) = send_to_a_waiting_reader(8192, 1024, 1088, true);
     let mut b = vec![0; 1024];
     region.copy_out(ring::HEADER_LEN + 64, &mut b).unwrap();
     assert_eq!(b, msg(2, 1024));
+}
+
+/// A record of exactly `REWIND_SMALL` bytes (header, gap of 56, payload of 1984) rewinds;
+/// a longer one (payload of 2048, record of 2112) does not.
+#[test]
+fn records_up_to_rewind_small_rewind_and_longer_ones_do_not() {
+    assert_eq!(ring::REWIND_SMALL, 2048);
+    send_to_a_waiting_reader(16384, 1984, 2048, true);
+    send_to_a_waiting_reader(16384, 2048, 2112, false);
 }
