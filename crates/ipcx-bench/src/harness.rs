@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 #[path = "../../ipcx-cli/src/bench/units.rs"]
 #[allow(dead_code)] // shared with `ipcx bench`, which uses all of it
 mod units;
-use units::{fmt_ns, fmt_size, median_spread, paired, parse_size, round_order};
+use units::{fmt_ns, fmt_size, median_spread, paired, paired_quartiles, parse_size, round_order};
 
 #[path = "../../ipcx-cli/src/bench/watchdog.rs"]
 mod watchdog;
@@ -222,6 +222,17 @@ fn measuring_order(lanes: &[Box<dyn Lane>]) -> Vec<usize> {
 fn paired_ratio(ipcx: &[Figures], peer: &[Figures], g: fn(&Figures) -> f64) -> f64 {
     let each = |f: &[Figures]| f.iter().map(g).collect::<Vec<_>>();
     paired(&each(ipcx), &each(peer))
+}
+
+/// [`paired_ratio`] with the quartiles of the per-repetition ratios, as `0.97x
+/// (0.93-1.02)`: how far one repetition strays, so a ratio near 1 can be told from noise.
+fn paired_ratio_text(ipcx: &[Figures], peer: &[Figures], g: fn(&Figures) -> f64) -> String {
+    let each = |f: &[Figures]| f.iter().map(g).collect::<Vec<_>>();
+    let m = paired_ratio(ipcx, peer, g);
+    match paired_quartiles(&each(ipcx), &each(peer)) {
+        Some((q1, q3)) => format!("{m:.2}x ({q1:.2}-{q3:.2})"),
+        None => format!("{m:.2}x"),
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -460,13 +471,15 @@ pub fn run(args: &[String]) -> Result<()> {
                 .iter()
                 .find(|(l, _, _)| l.is_ipcx() && l.mechanism() == lane.mechanism())
                 .and_then(|(_, r, reps)| r.as_ref().ok().map(|_| *reps));
-            let ratios = ipcx.filter(|_| !lane.is_ipcx()).map(|i| {
-                (paired_ratio(i, figs, |f| f.p50), paired_ratio(i, figs, |f| f.msgs_per_s))
-            });
+            let p50 = |f: &Figures| f.p50;
+            let thr = |f: &Figures| f.msgs_per_s;
+            let ratios = ipcx
+                .filter(|_| !lane.is_ipcx())
+                .map(|i| (paired_ratio(i, figs, p50), paired_ratio(i, figs, thr), i));
             match &r {
                 Ok(f) => {
                     let (lat, thr) = match ratios {
-                        Some((l, t)) => (format!("{l:.2}x"), format!("{t:.2}x")),
+                        Some((l, t, _)) => (format!("{l:.2}x"), format!("{t:.2}x")),
                         None => (String::new(), String::new()),
                     };
                     println!(
@@ -491,14 +504,16 @@ pub fn run(args: &[String]) -> Result<()> {
                     format!("{e:#}").replace('\n', " ")
                 ),
             }
-            if let (Some((l, t)), Ok(_)) = (ratios, &r) {
+            if let (Some((l, t, i)), Ok(_)) = (ratios, &r) {
                 let ok = |b: bool| if b { "met" } else { "MISSED" };
                 verdicts.push(format!(
-                    "{:>6}  {:<38} latency {} ({l:.2}x), throughput {} ({t:.2}x)",
+                    "{:>6}  {:<38} latency {} {}, throughput {} {}",
                     fmt_size(size),
                     lane.label(),
                     ok(l <= 1.0),
+                    paired_ratio_text(i, figs, p50),
                     ok(t >= 1.0),
+                    paired_ratio_text(i, figs, thr),
                 ));
             }
             if ipcx.is_none() && !lane.is_ipcx() {
@@ -519,7 +534,7 @@ pub fn run(args: &[String]) -> Result<()> {
     println!();
     println!(
         "targets (ipcx at least as fast as the peer on the same mechanism; medians of \
-         per-repetition ratios):"
+         per-repetition ratios, their quartiles in parentheses):"
     );
     if verdicts.is_empty() {
         println!("  none comparable: no peer had its ipcx lane measured in this run");

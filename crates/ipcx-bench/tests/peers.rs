@@ -25,7 +25,7 @@ fn leftovers(pid: u32) -> Vec<String> {
 fn every_lane_reports_figures_or_a_reason_and_leaves_nothing() {
     let t = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_ipcx-peers"))
-        .args(["--sizes", "64", "--reps", "1", "--budget-ms", "20"])
+        .args(["--sizes", "64", "--reps", "2", "--budget-ms", "20"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -61,6 +61,20 @@ fn every_lane_reports_figures_or_a_reason_and_leaves_nothing() {
     let pipe = rows.iter().find(|r| r.starts_with("interprocess 2.4 unnamed_pipe")).unwrap();
     assert!(pipe.trim_end().ends_with('x'), "no ratio: {pipe}");
     assert!(out.contains("targets (ipcx at least as fast"), "{out}");
+    // Each target gives the median ratio and the quartiles of the per-repetition ratios
+    // around it: "latency met 0.03x (0.03-0.04), throughput ...".
+    let verdict = out
+        .lines()
+        .find(|l| l.contains("unnamed_pipe") && l.contains("latency "))
+        .unwrap_or_else(|| panic!("no verdict for the pipe peer: {out}"));
+    for part in verdict.split(", ") {
+        let (_, figs) = part.split_once("x (").unwrap_or_else(|| panic!("{verdict}"));
+        let m: f64 =
+            part[..part.len() - figs.len() - 3].rsplit(' ').next().unwrap().parse().unwrap();
+        let (q1, q3) = figs.trim_end_matches(')').split_once('-').unwrap();
+        let (q1, q3): (f64, f64) = (q1.parse().unwrap(), q3.parse().unwrap());
+        assert!(q1 <= m + 0.005 && m <= q3 + 0.005, "median outside its quartiles: {verdict}");
+    }
     // The children are gone and took their objects with them.
     assert_eq!(leftovers(pid), Vec::<String>::new());
 }
