@@ -218,18 +218,20 @@ fn measuring_order(lanes: &[Box<dyn Lane>]) -> Vec<usize> {
 
 /// The median over repetitions of `g(ipcx) / g(peer)`, repetition by repetition (the
 /// peer's k-th taken right after ipcx's k-th): a swing of the machine between
-/// repetitions moves both sides of a pair, not the ratio.
-fn paired_ratio(ipcx: &[Figures], peer: &[Figures], g: fn(&Figures) -> f64) -> f64 {
-    let each = |f: &[Figures]| f.iter().map(g).collect::<Vec<_>>();
-    paired(&each(ipcx), &each(peer))
+/// repetitions moves both sides of a pair, not the ratio. With the quartiles of those
+/// per-repetition ratios: how far one repetition strays.
+fn paired_ratio(
+    ipcx: &[Figures],
+    peer: &[Figures],
+    g: fn(&Figures) -> f64,
+) -> (f64, Option<(f64, f64)>) {
+    let (a, b): (Vec<f64>, Vec<f64>) = (ipcx.iter().map(g).collect(), peer.iter().map(g).collect());
+    (paired(&a, &b), paired_quartiles(&a, &b))
 }
 
-/// [`paired_ratio`] with the quartiles of the per-repetition ratios, as `0.97x
-/// (0.93-1.02)`: how far one repetition strays, so a ratio near 1 can be told from noise.
-fn paired_ratio_text(ipcx: &[Figures], peer: &[Figures], g: fn(&Figures) -> f64) -> String {
-    let each = |f: &[Figures]| f.iter().map(g).collect::<Vec<_>>();
-    let m = paired_ratio(ipcx, peer, g);
-    match paired_quartiles(&each(ipcx), &each(peer)) {
+/// A paired ratio as `0.97x (0.93-1.02)`, so a ratio near 1 can be told from noise.
+fn ratio_text((m, q): (f64, Option<(f64, f64)>)) -> String {
+    match q {
         Some((q1, q3)) => format!("{m:.2}x ({q1:.2}-{q3:.2})"),
         None => format!("{m:.2}x"),
     }
@@ -471,15 +473,13 @@ pub fn run(args: &[String]) -> Result<()> {
                 .iter()
                 .find(|(l, _, _)| l.is_ipcx() && l.mechanism() == lane.mechanism())
                 .and_then(|(_, r, reps)| r.as_ref().ok().map(|_| *reps));
-            let p50 = |f: &Figures| f.p50;
-            let thr = |f: &Figures| f.msgs_per_s;
-            let ratios = ipcx
-                .filter(|_| !lane.is_ipcx())
-                .map(|i| (paired_ratio(i, figs, p50), paired_ratio(i, figs, thr), i));
+            let ratios = ipcx.filter(|_| !lane.is_ipcx()).map(|i| {
+                (paired_ratio(i, figs, |f| f.p50), paired_ratio(i, figs, |f| f.msgs_per_s))
+            });
             match &r {
                 Ok(f) => {
                     let (lat, thr) = match ratios {
-                        Some((l, t, _)) => (format!("{l:.2}x"), format!("{t:.2}x")),
+                        Some((l, t)) => (format!("{:.2}x", l.0), format!("{:.2}x", t.0)),
                         None => (String::new(), String::new()),
                     };
                     println!(
@@ -504,16 +504,16 @@ pub fn run(args: &[String]) -> Result<()> {
                     format!("{e:#}").replace('\n', " ")
                 ),
             }
-            if let (Some((l, t, i)), Ok(_)) = (ratios, &r) {
+            if let (Some((l, t)), Ok(_)) = (ratios, &r) {
                 let ok = |b: bool| if b { "met" } else { "MISSED" };
                 verdicts.push(format!(
                     "{:>6}  {:<38} latency {} {}, throughput {} {}",
                     fmt_size(size),
                     lane.label(),
-                    ok(l <= 1.0),
-                    paired_ratio_text(i, figs, p50),
-                    ok(t >= 1.0),
-                    paired_ratio_text(i, figs, thr),
+                    ok(l.0 <= 1.0),
+                    ratio_text(l),
+                    ok(t.0 >= 1.0),
+                    ratio_text(t),
                 ));
             }
             if ipcx.is_none() && !lane.is_ipcx() {
@@ -591,7 +591,7 @@ mod tests {
         // Medians taken apart would say 0.55x.
         let ipcx = [11.0, 5.5, 11.0, 5.5, 5.5].map(rate);
         let peer = [10.0, 5.0, 10.0, 5.0, 10.0].map(rate);
-        let r = paired_ratio(&ipcx, &peer, |f| f.msgs_per_s);
+        let r = paired_ratio(&ipcx, &peer, |f| f.msgs_per_s).0;
         assert!((r - 1.1).abs() < 1e-9, "{r}");
         let apart = median_spread(&ipcx.map(|f| f.msgs_per_s)).0
             / median_spread(&peer.map(|f| f.msgs_per_s)).0;

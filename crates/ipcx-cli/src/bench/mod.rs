@@ -855,13 +855,15 @@ fn ratios(results: &[LaneResult]) -> Vec<Ratio> {
         .filter(|r| r.implementation == "ipcx" && r.skipped.is_none())
         .filter_map(|i| {
             let raw = find(results, &i.mechanism, "raw", i.size)?;
+            let (lat, raw_lat) = (p50s(i), p50s(raw));
+            let (thr, raw_thr) = (rates(i), rates(raw));
             Some(Ratio {
                 mechanism: i.mechanism.clone(),
                 size: i.size,
-                latency_ratio: paired(&p50s(i), &p50s(raw)),
-                throughput_ratio: paired(&rates(i), &rates(raw)),
-                latency_ratio_quartiles: paired_quartiles(&p50s(i), &p50s(raw)),
-                throughput_ratio_quartiles: paired_quartiles(&rates(i), &rates(raw)),
+                latency_ratio: paired(&lat, &raw_lat),
+                throughput_ratio: paired(&thr, &raw_thr),
+                latency_ratio_quartiles: paired_quartiles(&lat, &raw_lat),
+                throughput_ratio_quartiles: paired_quartiles(&thr, &raw_thr),
             })
         })
         .collect()

@@ -264,11 +264,18 @@ fn pad8(n: usize) -> usize {
     (n + 7) & !7
 }
 
-/// What the writer needs to place a message: its padded payload size, and whether its
-/// payload goes on a cache line of its own (see [`ALIGN_FROM`]).
+/// A record's size: header, gap and payload padded to 8 bytes (the one rule the writer
+/// places records by and the reader steps over them by).
+#[inline(always)]
+fn record_len(len: usize, gap: usize) -> usize {
+    RECORD_HEADER + gap + pad8(len)
+}
+
+/// What the writer needs to place a message: its length, and whether its payload goes on
+/// a cache line of its own (see [`ALIGN_FROM`]).
 #[derive(Clone, Copy)]
 struct Shape {
-    body: usize,
+    len: usize,
     aligned: bool,
 }
 
@@ -278,14 +285,42 @@ impl Shape {
     /// that a record may use (then it never needs one).
     #[inline(always)]
     fn new(len: usize, max: usize) -> Shape {
-        let body = pad8(len);
-        Shape { body, aligned: len >= ALIGN_FROM && body + MAX_GAP <= max }
+        Shape { len, aligned: len >= ALIGN_FROM && pad8(len) + MAX_GAP <= max }
+    }
+
+    /// The gap before the payload with the record's header at data-area offset `pos`.
+    #[inline(always)]
+    fn gap_at(self, pos: usize) -> usize {
+        if self.aligned {
+            line_gap(pos)
+        } else {
+            0
+        }
     }
 
     /// The record's size with its header at data-area offset `pos`.
     #[inline(always)]
     fn need_at(self, pos: usize) -> usize {
-        RECORD_HEADER + if self.aligned { line_gap(pos) } else { 0 } + self.body
+        record_len(self.len, self.gap_at(pos))
+    }
+
+    /// Where the record goes with the head at data-area offset `pos`, `till_end` bytes
+    /// before the end: `(skip, need)`, the bytes skipped to the start of the data area (0
+    /// when it goes at the head) and its size there. It skips when it does not fit before
+    /// the end, or when `rewind` (asked with its size at the start) says so.
+    #[inline(always)]
+    fn place(
+        self,
+        pos: usize,
+        till_end: usize,
+        rewind: impl FnOnce(usize) -> bool,
+    ) -> (u64, usize) {
+        let (here, at_start) = (self.need_at(pos), self.need_at(0));
+        if here > till_end || rewind(at_start) {
+            (till_end as u64, at_start)
+        } else {
+            (0, here)
+        }
     }
 }
 
@@ -862,12 +897,7 @@ impl RingWriter {
     fn room(&mut self, shape: Shape, reload: bool) -> Result<Option<(u64, usize)>> {
         let pos = (self.head & self.end.mask) as usize;
         let till_end = self.end.cap - pos;
-        let (here, at_start) = (shape.need_at(pos), shape.need_at(0));
-        let (skip, need) = if here > till_end || self.rewind(pos, at_start) {
-            (till_end as u64, at_start)
-        } else {
-            (0, here)
-        };
+        let (skip, need) = shape.place(pos, till_end, |n| self.rewind(pos, n));
         let total = skip + need as u64;
         let cap = self.end.cap as u64;
         if self.head + total - self.cached_tail <= cap {
@@ -945,16 +975,14 @@ impl RingWriter {
             None => self.wait_room(shape, wait)?,
         };
         let start = self.head + skip;
-        let hdr = HEADER_LEN + (start & self.end.mask) as usize;
-        let gap = need - RECORD_HEADER - shape.body;
+        let gap = shape.gap_at((start & self.end.mask) as usize);
         // The header is written by `commit`, after the payload: it is what seals the record;
         // a wrap marker at the head goes after that (the reader polls there, and finds the
         // record already sealed when it follows the marker).
         Ok(WriteGuard {
-            off: hdr + RECORD_HEADER + gap,
+            off: HEADER_LEN + (start & self.end.mask) as usize + RECORD_HEADER + gap,
             len,
-            word: length_word(len, gap),
-            hdr,
+            gap,
             start,
             new_head: start + need as u64,
             w: self,
@@ -967,9 +995,7 @@ impl RingWriter {
         let head = self.head;
         let pos = (head & mask) as usize;
         let till_end = self.end.cap - pos;
-        let here = shape.need_at(pos);
-        let (skip, need) =
-            if here > till_end { (till_end as u64, shape.need_at(0)) } else { (0, here) };
+        let (skip, need) = shape.place(pos, till_end, |_| false);
         let total = skip + need as u64;
         // Once the ring is full and the writer has to wait, it waits (up to SLACK_FOR) for
         // a quarter of the ring beyond this message before going on (a first look takes
@@ -1051,10 +1077,8 @@ pub struct WriteGuard<'a> {
     /// The payload's region offset.
     off: usize,
     len: usize,
-    /// The header's length word (length and gap).
-    word: u32,
-    /// The header's region offset.
-    hdr: usize,
+    /// The gap between header and payload (the header is at `off - 8 - gap`).
+    gap: usize,
     /// The record's ring position (where its header is).
     start: u64,
     new_head: u64,
@@ -1127,9 +1151,9 @@ impl WriteGuard<'_> {
     /// handshake).
     #[inline]
     fn seal(self) {
-        let word = header_word(self.word, self.start);
+        let word = header_word(length_word(self.len, self.gap), self.start);
         // The slot was bounds-checked by `reserve` (the payload lies after it).
-        if let Ok(w) = self.w.end.region.u64_at(self.hdr) {
+        if let Ok(w) = self.w.end.region.u64_at(self.off - RECORD_HEADER - self.gap) {
             w.store(word, Release);
         }
         if let Some(at) = self.wrap_at() {
@@ -1293,7 +1317,7 @@ fn sealed_in(end: &End, word: u64, tail: u64, max: usize) -> Option<(usize, usiz
     if len > max {
         return None;
     }
-    let need = RECORD_HEADER + gap + pad8(len);
+    let need = record_len(len, gap);
     if need > end.cap - pos {
         return None;
     }
@@ -1412,7 +1436,7 @@ fn scan(
                 format!("a record claims {len} bytes, over the ring's limit of {max}"),
             ));
         }
-        let need = (RECORD_HEADER + gap + pad8(len)) as u64;
+        let need = record_len(len, gap) as u64;
         if need > till_end || need > avail {
             return Err(corrupted(
                 obj,
