@@ -24,33 +24,27 @@ impl End for IpcxEnd {
     }
 }
 
-/// Open the receiver (creating its object) and the sender (waiting up to 10 s for its
-/// peer) at the same time, so a mechanism whose receiver waits for a sender to arrive
-/// (a listening socket) cannot deadlock the two processes.
+/// Open the receiver (creating its object), then the sender (waiting up to 10 s for the
+/// other process to create its channel). Both processes open their receiver first, so
+/// neither waits for the other, and no thread is started: a thread would leave the process
+/// multi-threaded for the rest of the run, and every system call of a multi-threaded
+/// process costs more (glibc's cancellation bookkeeping), which the peers' single-threaded
+/// processes do not pay.
 fn open(rx: &str, tx: &str) -> Result<Box<dyn End>> {
-    let tx_addr = tx.to_owned();
-    let sender = std::thread::spawn(move || {
-        let opts = OpenOptions::new().open_timeout(Some(Duration::from_secs(10)));
-        // The other process creates this channel: wait for it even where the mechanism
-        // does not wait by itself.
-        let t = std::time::Instant::now();
-        loop {
-            match ipcx::open_sender_with(&tx_addr, &opts) {
-                Err(e)
-                    if e.kind() == ErrorKind::NotFound && t.elapsed() < Duration::from_secs(10) =>
-                {
-                    std::thread::sleep(Duration::from_millis(1))
-                }
-                r => break r,
+    let rx = ipcx::open_receiver_with(rx, &OpenOptions::new().create(true))?;
+    let opts = OpenOptions::new().open_timeout(Some(Duration::from_secs(10)));
+    // The other process creates this channel: wait for it even where the mechanism does
+    // not wait by itself.
+    let t = std::time::Instant::now();
+    let tx = loop {
+        match ipcx::open_sender_with(tx, &opts) {
+            Err(e) if e.kind() == ErrorKind::NotFound && t.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(1))
             }
+            r => break r?,
         }
-    });
-    let rx = ipcx::open_receiver_with(rx, &OpenOptions::new().create(true));
-    let tx = sender.join().map_err(|_| anyhow::anyhow!("opening {tx} panicked"))?;
-    // The receiver's error first: it is the cause when both fail (the sender then waited
-    // for a channel that could not be made).
-    let rx = rx?;
-    Ok(Box::new(IpcxEnd { tx: tx?, rx }))
+    };
+    Ok(Box::new(IpcxEnd { tx, rx }))
 }
 
 /// A lane whose two channels are named by addresses built from the run's id.
