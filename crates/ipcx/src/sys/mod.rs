@@ -180,6 +180,21 @@ pub fn writev(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> SysResult<usize> {
     }
 }
 
+/// `pwritev(2)` at file offset `off`, retried on `EINTR`; may write only part.
+pub fn pwritev(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>], off: u64) -> SysResult<usize> {
+    let n = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
+    let off = libc::off_t::try_from(off).map_err(|_| Errno(libc::EFBIG))?;
+    loop {
+        // SAFETY: `IoSlice` is ABI-compatible with `struct iovec` on Unix and each one
+        // borrows valid memory for the call; `fd` is open.
+        let r = unsafe { libc::pwritev(fd.as_raw_fd(), bufs.as_ptr().cast(), n, off) };
+        match cvt_size(r) {
+            Err(Errno(libc::EINTR)) => continue,
+            other => return other,
+        }
+    }
+}
+
 /// `kill(2)`: send signal `sig` to the process `pid` (a single process: `pid` must be
 /// positive, never a process group).
 pub fn kill(pid: i32, sig: i32) -> SysResult<()> {
