@@ -99,21 +99,23 @@ fn append_after_crashes(base: &str, addr: &str, next: u64) -> Vec<Vec<u8>> {
 
 #[test]
 fn a_segment_truncated_under_a_syncing_writer_fails_its_send_and_does_not_grow_back() {
-    // With sync=always the writer writes records with pwritev, not through the mapping, so
-    // the SIGBUS guard does not see a truncation: the file's size is checked instead (a
-    // write past the cut would grow the file again, and the records in the cut would be
-    // lost without an error).
+    // With sync=always the writer writes large records with pwritev, not through the
+    // mapping, so the SIGBUS guard does not see a truncation: the file's size is checked
+    // instead (a write past the cut would grow the file again, and the records in the cut
+    // would be lost without an error).
     let dir = TestDir::new("mmap-trunc-sync");
     let path = dir.join("t.log");
-    let addr = format!("mmap:{}?sync=always&segment=65536", path.display());
+    let addr = format!("mmap:{}?sync=always&segment=262144", path.display());
     let mut tx = ipcx::open_sender(&addr).unwrap();
-    for i in 0..3 {
-        tx.send(format!("rec-{i}").as_bytes()).unwrap();
+    let big = vec![0x5a; 20 << 10];
+    for _ in 0..3 {
+        tx.send(&big).unwrap();
     }
+    assert_eq!(read_all(&format!("mmap:{}", path.display())), vec![big.clone(); 3]);
     let seg = seg_path(&path, 1);
     let st = Command::new("truncate").arg("-s").arg("8192").arg(&seg).status();
     assert!(st.unwrap().success());
-    let e = tx.send(b"after the cut").unwrap_err();
+    let e = tx.send(&big).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
     assert!(e.to_string().contains("truncated"), "{e}");
     assert_eq!(std::fs::metadata(&seg).unwrap().len(), 8192, "the send grew the file back");
