@@ -121,6 +121,38 @@ fn a_segment_truncated_under_a_syncing_writer_fails_its_send_and_does_not_grow_b
     assert_eq!(std::fs::metadata(&seg).unwrap().len(), 8192, "the send grew the file back");
 }
 
+/// Minor page faults the calling thread has taken so far.
+fn thread_page_faults() -> i64 {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `ru` is valid for getrusage to fill; RUSAGE_THREAD counts this thread only,
+    // so tests running beside it in other threads do not count.
+    let r = unsafe { libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()) };
+    assert_eq!(r, 0, "getrusage");
+    // SAFETY: getrusage succeeded and filled the struct.
+    unsafe { ru.assume_init() }.ru_minflt
+}
+
+#[test]
+fn large_records_synced_one_by_one_do_not_fault_on_every_page() {
+    // With sync=always a record of 16 KiB or more is written with pwritev, not stored
+    // through the mapping, where each of its pages took a fault (a fresh page, or one the
+    // last sync write-protected): 16 or more per 64 KiB record. What is left is the header
+    // page's end word, about one a record.
+    let dir = TestDir::new("mmap-sync-faults");
+    let path = dir.join("f.log");
+    let addr = format!("mmap:{}?sync=always&segment=4194304", path.display());
+    let mut tx = ipcx::open_sender(&addr).unwrap();
+    let big = vec![0x6b; 64 << 10];
+    tx.send(&big).unwrap();
+    let before = thread_page_faults();
+    for _ in 0..16 {
+        tx.send(&big).unwrap();
+    }
+    let faults = thread_page_faults() - before;
+    assert!(faults < 16 * 4, "{faults} page faults for 16 synced records of 64 KiB");
+    assert_eq!(read_all(&format!("mmap:{}", path.display())).len(), 17);
+}
+
 /// No half-made segment or log directory (`.NAME.tmp-...`) is left in `dir`.
 fn assert_no_temporaries(dir: &Path) {
     let names = dir_names(dir);

@@ -686,49 +686,27 @@ impl Segment {
                 "the segment is not a file",
             ));
         };
-        let size = self.map.file_size().map_err(|e| self.segment_error(dir, "send", e))?;
-        if size < self.cap {
-            return Err(self.segment_error(
-                dir,
-                "send",
-                Error::new(
-                    ErrorKind::Corrupted,
-                    "send",
-                    name_of(dir),
-                    format!(
-                        "the file is {size} bytes, less than its capacity of {} (truncated by another process); reopen the log",
-                        self.cap
-                    ),
-                ),
-            ));
-        }
-        let total: usize = parts.iter().map(|p| p.len()).sum();
-        let mut done = 0;
-        while done < total {
-            // The parts from byte `done` on.
-            let mut skip = done;
-            let mut rest = [IoSlice::new(&[]); 3];
-            let mut n = 0;
-            for p in parts {
-                if skip >= p.len() {
-                    skip -= p.len();
-                    continue;
-                }
-                rest[n] = IoSlice::new(&p[skip..]);
-                skip = 0;
-                n += 1;
-            }
-            let wrote = match sys::pwritev(fd, &rest[..n], off + done as u64) {
+        // The one `fstat` the mapping's own check makes when it has no SIGBUS guard.
+        self.map
+            .check_file(0, self.cap as usize)
+            .map_err(|e| self.segment_error(dir, "send", e))?;
+        let mut bufs = parts.map(IoSlice::new);
+        let mut rest = &mut bufs[..];
+        let mut at = off;
+        while !rest.is_empty() {
+            let wrote = match sys::pwritev(fd, rest, at) {
                 // A regular file writes something or fails; never loop on nothing.
                 Ok(0) => Err(Errno(libc::EIO)),
                 r => r,
             };
-            done += wrote.map_err(|e| {
+            let n = wrote.map_err(|e| {
                 Error::from_errno("send", name_of(dir), e.0).with_hint(format!(
                     "writing a record into segment {}",
                     segment_file_name(self.seq)
                 ))
             })?;
+            at += n as u64;
+            IoSlice::advance_slices(&mut rest, n);
         }
         Ok(())
     }

@@ -129,70 +129,51 @@ pub fn pipe() -> SysResult<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// `read(2)`, retried on `EINTR`.
-pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> SysResult<usize> {
+/// Run `call` (a system call returning a size, or -1 and `errno`) again while it fails
+/// with `EINTR`.
+#[inline(always)]
+fn retry_eintr(mut call: impl FnMut() -> isize) -> SysResult<usize> {
     loop {
-        // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `fd` is open.
-        let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        match cvt_size(r) {
+        match cvt_size(call()) {
             Err(Errno(libc::EINTR)) => continue,
             other => return other,
         }
     }
+}
+
+/// `read(2)`, retried on `EINTR`.
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> SysResult<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `fd` is open.
+    retry_eintr(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
 }
 
 /// `read(2)` into uninitialised spare capacity; returns the bytes now initialised.
 pub fn read_uninit(fd: BorrowedFd<'_>, buf: &mut [MaybeUninit<u8>]) -> SysResult<usize> {
-    loop {
-        // SAFETY: `buf` is valid for writes of `buf.len()` bytes (the kernel never reads
-        // them); `fd` is open.
-        let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        match cvt_size(r) {
-            Err(Errno(libc::EINTR)) => continue,
-            other => return other,
-        }
-    }
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes (the kernel never reads
+    // them); `fd` is open.
+    retry_eintr(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
 }
 
 /// `write(2)`, retried on `EINTR`.
 pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> SysResult<usize> {
-    loop {
-        // SAFETY: `buf` is valid for reads of `buf.len()` bytes; `fd` is open.
-        let r = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-        match cvt_size(r) {
-            Err(Errno(libc::EINTR)) => continue,
-            other => return other,
-        }
-    }
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes; `fd` is open.
+    retry_eintr(|| unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
 }
 
 /// `writev(2)`, retried on `EINTR`.
 pub fn writev(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> SysResult<usize> {
     let n = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
-    loop {
-        // SAFETY: `IoSlice` is ABI-compatible with `struct iovec` on Unix and each one
-        // borrows valid memory for the call; `fd` is open.
-        let r = unsafe { libc::writev(fd.as_raw_fd(), bufs.as_ptr().cast(), n) };
-        match cvt_size(r) {
-            Err(Errno(libc::EINTR)) => continue,
-            other => return other,
-        }
-    }
+    // SAFETY: `IoSlice` is ABI-compatible with `struct iovec` on Unix and each one
+    // borrows valid memory for the call; `fd` is open.
+    retry_eintr(|| unsafe { libc::writev(fd.as_raw_fd(), bufs.as_ptr().cast(), n) })
 }
 
 /// `pwritev(2)` at file offset `off`, retried on `EINTR`; may write only part.
 pub fn pwritev(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>], off: u64) -> SysResult<usize> {
     let n = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
     let off = libc::off_t::try_from(off).map_err(|_| Errno(libc::EFBIG))?;
-    loop {
-        // SAFETY: `IoSlice` is ABI-compatible with `struct iovec` on Unix and each one
-        // borrows valid memory for the call; `fd` is open.
-        let r = unsafe { libc::pwritev(fd.as_raw_fd(), bufs.as_ptr().cast(), n, off) };
-        match cvt_size(r) {
-            Err(Errno(libc::EINTR)) => continue,
-            other => return other,
-        }
-    }
+    // SAFETY: as for `writev`; the offset is not a pointer.
+    retry_eintr(|| unsafe { libc::pwritev(fd.as_raw_fd(), bufs.as_ptr().cast(), n, off) })
 }
 
 /// `kill(2)`: send signal `sig` to the process `pid` (a single process: `pid` must be
