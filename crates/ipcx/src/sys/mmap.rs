@@ -16,7 +16,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::Instant;
 
-use super::{cpath, cvt, Errno, SysResult};
+use super::{cpath, cvt, retry_eintr, Errno, SysResult};
 
 /// The system's page size.
 pub fn page_size() -> usize {
@@ -233,13 +233,8 @@ impl Drop for Region {
 /// `ftruncate(2)`: set the file's size.
 pub fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> SysResult<()> {
     let len = libc::off_t::try_from(len).map_err(|_| Errno(libc::EFBIG))?;
-    loop {
-        // SAFETY: no memory arguments; `fd` is open.
-        match cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) }) {
-            Err(Errno(libc::EINTR)) => continue,
-            r => return r.map(drop),
-        }
-    }
+    // SAFETY: no memory arguments; `fd` is open.
+    retry_eintr(|| unsafe { libc::ftruncate(fd.as_raw_fd(), len) } as isize).map(drop)
 }
 
 /// `fallocate(2)` mode 0: reserve blocks for `[0, len)` and grow the file to `len`, so
@@ -247,13 +242,8 @@ pub fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> SysResult<()> {
 /// `EOPNOTSUPP` where the file system cannot; the caller may fall back to `ftruncate`.
 pub fn fallocate(fd: BorrowedFd<'_>, len: u64) -> SysResult<()> {
     let len = libc::off_t::try_from(len).map_err(|_| Errno(libc::EFBIG))?;
-    loop {
-        // SAFETY: no memory arguments; `fd` is open.
-        match cvt(unsafe { libc::fallocate(fd.as_raw_fd(), 0, 0, len) }) {
-            Err(Errno(libc::EINTR)) => continue,
-            r => return r.map(drop),
-        }
-    }
+    // SAFETY: no memory arguments; `fd` is open.
+    retry_eintr(|| unsafe { libc::fallocate(fd.as_raw_fd(), 0, 0, len) } as isize).map(drop)
 }
 
 /// `fsync(2)`.
@@ -272,13 +262,8 @@ pub fn fdatasync(fd: BorrowedFd<'_>) -> SysResult<()> {
 #[doc(alias = "flock")]
 pub fn flock_exclusive(fd: BorrowedFd<'_>, nonblocking: bool) -> SysResult<()> {
     let op = if nonblocking { libc::LOCK_EX | libc::LOCK_NB } else { libc::LOCK_EX };
-    loop {
-        // SAFETY: no memory arguments; `fd` is open.
-        match cvt(unsafe { libc::flock(fd.as_raw_fd(), op) }) {
-            Err(Errno(libc::EINTR)) => continue,
-            r => return r.map(drop),
-        }
-    }
+    // SAFETY: no memory arguments; `fd` is open.
+    retry_eintr(|| unsafe { libc::flock(fd.as_raw_fd(), op) } as isize).map(drop)
 }
 
 /// `mkdir(2)` then `chmod(2)`, so the mode is exact whatever the umask.

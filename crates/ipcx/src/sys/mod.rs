@@ -132,7 +132,7 @@ pub fn pipe() -> SysResult<(OwnedFd, OwnedFd)> {
 /// Run `call` (a system call returning a size, or -1 and `errno`) again while it fails
 /// with `EINTR`.
 #[inline(always)]
-fn retry_eintr(mut call: impl FnMut() -> isize) -> SysResult<usize> {
+pub(crate) fn retry_eintr(mut call: impl FnMut() -> isize) -> SysResult<usize> {
     loop {
         match cvt_size(call()) {
             Err(Errno(libc::EINTR)) => continue,

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use std::os::fd::AsFd;
 
-use super::{cvt, cvt_size, Errno, SysResult};
+use super::{cvt, retry_eintr, Errno, SysResult};
 use crate::frame::StreamIo;
 
 /// Bytes in `sun_path`, the terminating NUL of a path included (108 on Linux).
@@ -335,14 +335,10 @@ pub fn send_with_fds(
     flags: i32,
 ) -> SysResult<usize> {
     if let ([one], []) = (bufs, fds) {
-        loop {
-            // SAFETY: `one` borrows valid memory for reads of its length; `fd` is open.
-            let r = unsafe { libc::send(fd.as_raw_fd(), one.as_ptr().cast(), one.len(), flags) };
-            match cvt_size(r) {
-                Err(Errno(libc::EINTR)) => continue,
-                other => return other,
-            }
-        }
+        // SAFETY: `one` borrows valid memory for reads of its length; `fd` is open.
+        return retry_eintr(|| unsafe {
+            libc::send(fd.as_raw_fd(), one.as_ptr().cast(), one.len(), flags)
+        });
     }
     let bytes = std::mem::size_of_val(fds);
     let space = if fds.is_empty() {
@@ -371,14 +367,8 @@ pub fn send_with_fds(
             }
         }
     }
-    loop {
-        // SAFETY: `m` points at valid iovecs and (if any) a control buffer, all alive here.
-        let r = unsafe { libc::sendmsg(fd.as_raw_fd(), &m, flags) };
-        match cvt_size(r) {
-            Err(Errno(libc::EINTR)) => continue,
-            other => return other,
-        }
-    }
+    // SAFETY: `m` points at valid iovecs and (if any) a control buffer, all alive here.
+    retry_eintr(|| unsafe { libc::sendmsg(fd.as_raw_fd(), &m, flags) })
 }
 
 /// `recv(2)` into uninitialised memory, retried on `EINTR`. With `MSG_TRUNC` on a
@@ -389,14 +379,8 @@ pub fn recv_uninit(
     buf: &mut [MaybeUninit<u8>],
     flags: i32,
 ) -> SysResult<usize> {
-    loop {
-        // SAFETY: `buf` is valid for writes of its length; the kernel writes at most that.
-        let r = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
-        match cvt_size(r) {
-            Err(Errno(libc::EINTR)) => continue,
-            other => return other,
-        }
-    }
+    // SAFETY: `buf` is valid for writes of its length; the kernel writes at most that.
+    retry_eintr(|| unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) })
 }
 
 /// What [`recv_msg`] received besides the bytes.
@@ -448,10 +432,10 @@ pub fn recv_from_vec(
     let n = into_spare(
         out,
         max,
-        |buf| loop {
+        |buf| {
             // SAFETY: `buf` is valid for writes of its length and `name` for `len` bytes;
             // the kernel writes at most those.
-            let r = unsafe {
+            retry_eintr(|| unsafe {
                 libc::recvfrom(
                     fd.as_raw_fd(),
                     buf.as_mut_ptr().cast(),
@@ -460,11 +444,7 @@ pub fn recv_from_vec(
                     (&mut name as *mut libc::sockaddr_un).cast(),
                     &mut len,
                 )
-            };
-            match cvt_size(r) {
-                Err(Errno(libc::EINTR)) => continue,
-                other => break other,
-            }
+            })
         },
         |&n| n,
     )?;
@@ -503,15 +483,11 @@ pub fn recv_msg(
         m.msg_name = (&mut name as *mut libc::sockaddr_un).cast();
         m.msg_namelen = len;
     }
-    let n = loop {
-        // SAFETY: `m` points at one iovec over `buf`, at `control` and (or null) at
-        // `name`, all valid for writes of their lengths, alive for the call.
-        let r = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut m, flags | libc::MSG_CMSG_CLOEXEC) };
-        match cvt_size(r) {
-            Err(Errno(libc::EINTR)) => continue,
-            other => break other?,
-        }
-    };
+    // SAFETY: `m` points at one iovec over `buf`, at `control` and (or null) at `name`,
+    // all valid for writes of their lengths, alive for the call.
+    let n = retry_eintr(|| unsafe {
+        libc::recvmsg(fd.as_raw_fd(), &mut m, flags | libc::MSG_CMSG_CLOEXEC)
+    })?;
     let mut out = Received {
         len: n,
         ctrunc: m.msg_flags & libc::MSG_CTRUNC != 0,
