@@ -1,4 +1,5 @@
-//! Printing received messages, and telling a closed standard output from a real error.
+//! Printing received messages and reports, and telling a closed standard output from a
+//! real error.
 
 use std::io::{self, Write};
 
@@ -8,12 +9,12 @@ use ipcx::{Framing, Label};
 /// Writes messages to standard output in the chosen format.
 pub struct Output {
     format: Framing,
-    out: io::BufWriter<io::Stdout>,
+    out: io::BufWriter<Stdout>,
 }
 
 impl Output {
     pub fn new(format: Framing) -> Output {
-        Output { format, out: io::BufWriter::new(io::stdout()) }
+        Output { format, out: io::BufWriter::new(stdout()) }
     }
 
     /// Print one message (and its type or priority, where the mechanism has one), then
@@ -53,6 +54,31 @@ impl Output {
         }
         self.out.flush()?;
         Ok(())
+    }
+}
+
+/// Standard output, whose write errors say that they are standard output's and keep their
+/// kind: `writeln!(out, ...)?` ends a command with "writing to standard output: No space
+/// left on device" instead of the panic of `println!`, and a reader that closed the pipe
+/// (`ipcx ... | head -1`) stays a `BrokenPipe` that [`is_broken_stdout`] recognises.
+pub struct Stdout(io::StdoutLock<'static>);
+
+/// Standard output, locked for this thread (line buffered, as `println!` writes it).
+pub fn stdout() -> Stdout {
+    Stdout(io::stdout().lock())
+}
+
+fn on_stdout(e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("writing to standard output: {e}"))
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf).map_err(on_stdout)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush().map_err(on_stdout)
     }
 }
 

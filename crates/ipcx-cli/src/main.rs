@@ -64,7 +64,8 @@ struct SendArgs {
     /// so `ipcx recv` with its default prints each line as one message.
     #[arg(long)]
     framing: Option<String>,
-    /// Create the object if it does not exist (it is removed again on exit unless --keep).
+    /// Create the object if it does not exist. A queue, ring or log made this way stays
+    /// after send exits (it holds the messages); anything else is removed unless --keep.
     #[arg(long)]
     create: bool,
     /// Leave an object created by --create in place.
@@ -191,8 +192,52 @@ fn apply_framing(address: &str, framing: Option<&str>) -> Result<String> {
     }
 }
 
+/// A line on standard error; a failure to write it (a full or closed stderr) is ignored:
+/// there is nowhere left to report it, and the exit status still tells.
+fn err_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Set once a termination signal came: the command's own error (its object removed under
+/// it) is not reported; the process dies of the signal instead.
+static TERMINATING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// For a command that may create objects: on Ctrl-C, `kill` or a closed terminal, remove
+/// what this process created (and would remove on exit), then die of the signal as
+/// before. One thread takes the signals; starting it makes the process multi-threaded, so
+/// only commands that create objects do.
+fn remove_created_objects_on_termination() -> Result<()> {
+    // (The removal makes the command's own calls fail; `main` then waits to be ended.)
+    ipcx::sys::terminate::block_termination()
+        .map_err(|e| anyhow::anyhow!("blocking termination signals: errno {}", e.0))?;
+    std::thread::Builder::new()
+        .name("termination".into())
+        .spawn(|| {
+            if let Ok(sig) = ipcx::sys::terminate::wait_termination() {
+                TERMINATING.store(true, std::sync::atomic::Ordering::SeqCst);
+                ops::remove_own_objects();
+                ipcx::sys::terminate::die_of(sig);
+            }
+        })
+        .context("starting the thread that cleans up on Ctrl-C")?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let creates = match &cli.command {
+        Command::Send(a) => a.create,
+        Command::Recv(a) => a.create || a.listen,
+        Command::Relay(a) => a.create || is_socket(&a.from).unwrap_or(false),
+        _ => false,
+    };
+    if creates {
+        if let Err(e) = remove_created_objects_on_termination() {
+            err_line(format_args!("ipcx: {e:#}"));
+            return ExitCode::FAILURE;
+        }
+    }
     let result = match cli.command {
         Command::Send(a) => send(a),
         Command::Recv(a) => recv(a),
@@ -204,11 +249,14 @@ fn main() -> ExitCode {
         Command::Ls(a) => ops::ls(a),
         Command::Rm(a) => ops::rm(a),
     };
+    while TERMINATING.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::park(); // the termination thread ends the process
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if io::is_broken_stdout(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ipcx: {e:#}");
+            err_line(format_args!("ipcx: {e:#}"));
             ExitCode::FAILURE
         }
     }
@@ -217,7 +265,9 @@ fn main() -> ExitCode {
 fn send(a: SendArgs) -> Result<()> {
     use ipcx::Sender;
     let addr = a.address.as_str();
-    let opts = ipcx::OpenOptions::new().create(a.create).keep(a.keep).open_timeout(a.timeout);
+    // Removing a queue, ring or log send made would take the messages just sent with it.
+    let keep = a.keep || (a.create && holds_messages(addr)?);
+    let opts = ipcx::OpenOptions::new().create(a.create).keep(keep).open_timeout(a.timeout);
     let wait = ipcx::Wait::from_option(a.timeout);
     let mut tx = ipcx::open_sender_with(addr, &opts)?;
     if !a.messages.is_empty() {
@@ -238,6 +288,21 @@ fn send(a: SendArgs) -> Result<()> {
             Err(e) => return Err(e).context("reading messages from standard input"),
         }
     }
+}
+
+/// Whether the object keeps messages after their sender leaves (a queue, a ring, a log),
+/// so that removing it would drop messages no receiver has taken yet.
+fn holds_messages(addr: &str) -> Result<bool> {
+    Ok(matches!(
+        ipcx::Address::parse(addr)?.scheme(),
+        "sysv-mq" | "posix-mq" | "shm" | "sysv-shm" | "mmap"
+    ))
+}
+
+/// Say on standard error that a message a departed writer left unfinished was dropped
+/// (a FIFO reader that outlives its writers goes on with the next one).
+fn warn_incomplete(cmd: &str, e: &ipcx::Error) {
+    err_line(format_args!("ipcx {cmd}: {e}"));
 }
 
 /// Turn recv's log flags into `mmap:` address options; refuse them for other addresses.
@@ -304,6 +369,7 @@ fn recv(a: RecvArgs) -> Result<()> {
                 got += 1;
             }
             Err(e) if e.kind() == ErrorKind::Disconnected && a.count.is_none() => break,
+            Err(e) if e.kind() == ErrorKind::Incomplete => warn_incomplete("recv", &e),
             // A log without --follow: its end is the end of the output.
             Err(e) if e.kind() == ErrorKind::WouldBlock && stop_at_end => break,
             Err(e) if e.kind() == ErrorKind::TimedOut => {
@@ -337,24 +403,37 @@ fn is_socket(addr: &str) -> Result<bool> {
 fn relay(a: RelayArgs) -> Result<()> {
     use ipcx::{Receiver, Sender};
     // A socket FROM listens: the relay is the server its clients send to.
-    let from_opts =
-        ipcx::OpenOptions::new().create(a.create || is_socket(&a.from)?).persist(a.persist);
-    let mut rx = ipcx::open_receiver_with(&a.from, &from_opts)
-        .with_context(|| format!("opening {} to relay from", a.from))?;
+    // The destination first: a source opened (or created) before it could take messages
+    // that then have nowhere to go if the destination cannot be reached.
     let to_opts =
         ipcx::OpenOptions::new().open_timeout(Some(a.timeout.unwrap_or(Duration::from_secs(10))));
     let mut tx = ipcx::open_sender_with(&a.to, &to_opts)
         .with_context(|| format!("opening {} to relay to", a.to))?;
+    let from_opts =
+        ipcx::OpenOptions::new().create(a.create || is_socket(&a.from)?).persist(a.persist);
+    let mut rx = ipcx::open_receiver_with(&a.from, &from_opts)
+        .with_context(|| format!("opening {} to relay from", a.from))?;
     let mut buf = Vec::new();
     let mut moved = 0u64;
     loop {
         match rx.recv_into(&mut buf) {
             Ok(()) => {
-                tx.send(&buf).with_context(|| format!("after {moved} message(s)"))?;
+                tx.send(&buf).with_context(|| {
+                    format!(
+                        "after {moved} message(s) moved; message {} ({} bytes), already taken from {}, was not delivered",
+                        moved + 1,
+                        buf.len(),
+                        a.from
+                    )
+                })?;
                 moved += 1;
             }
+            Err(e) if e.kind() == ErrorKind::Incomplete => warn_incomplete("relay", &e),
             Err(e) if e.kind() == ErrorKind::Disconnected => {
-                eprintln!("ipcx relay: {} ended; {moved} message(s) moved to {}", a.from, a.to);
+                err_line(format_args!(
+                    "ipcx relay: {} ended; {moved} message(s) sent to {}",
+                    a.from, a.to
+                ));
                 return Ok(());
             }
             Err(e) => return Err(e).context(format!("after {moved} message(s)")),

@@ -7,11 +7,13 @@
 //! with its pid.
 //!
 //! `rm` removes named objects, or with `--stale` every object in the caller's registry
-//! whose creator is dead. It never removes an object whose creator is alive, or that
-//! belongs to another user, unless `--force` is given, and it says what it removed.
+//! whose creator is dead. It never removes an object whose creator is alive, that belongs
+//! to another user, or that its creator kept on purpose (`--keep`; a log its writer closed
+//! cleanly), unless `--force` is given, and it says what it removed.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -29,8 +31,9 @@ pub struct LsArgs {
     /// Print a JSON array instead of a table.
     #[arg(long)]
     json: bool,
-    /// Only objects of this kind: sysv-mq, sysv-shm, posix-mq, shm, posix-sem, fifo,
-    /// unix, mmap (repeat or separate with commas for several).
+    /// Only objects of this kind, as the KIND column shows it: sysv-mq, sysv-shm,
+    /// posix-mq, shm, posix-sem, fifo, unix, unix-seqpacket, unix-dgram, mmap (repeat or
+    /// separate with commas for several).
     #[arg(long, value_delimiter = ',')]
     kind: Vec<String>,
     /// Only objects owned by this user (a name or a uid).
@@ -61,7 +64,8 @@ pub struct RmArgs {
 pub struct Obj {
     /// The address, as ipcx writes it.
     pub address: String,
-    /// sysv-mq, sysv-shm, posix-mq, shm, posix-sem, fifo, unix, mmap.
+    /// sysv-mq, sysv-shm, posix-mq, shm, posix-sem, fifo, unix, unix-seqpacket,
+    /// unix-dgram, mmap.
     pub kind: String,
     /// The owner's user name, or uid if it has none.
     pub owner: String,
@@ -438,8 +442,20 @@ fn resolve_owner(s: &str) -> Result<u32> {
     }
 }
 
-const KINDS: &[&str] =
-    &["sysv-mq", "sysv-shm", "posix-mq", "shm", "posix-sem", "fifo", "unix", "mmap"];
+/// Every KIND that `ls` shows: `posix-sem` from `/dev/shm`, the others the schemes of the
+/// addresses of objects with a name (a registry entry's kind is its address's scheme).
+const KINDS: &[&str] = &[
+    "sysv-mq",
+    "sysv-shm",
+    "posix-mq",
+    "shm",
+    "posix-sem",
+    "fifo",
+    "unix",
+    "unix-seqpacket",
+    "unix-dgram",
+    "mmap",
+];
 
 fn human_age(s: u64) -> String {
     match s {
@@ -472,8 +488,10 @@ pub fn ls(args: LsArgs) -> Result<()> {
         (args.kind.is_empty() || args.kind.contains(&o.kind))
             && owner.is_none_or(|u| o.uid == Some(u))
     });
+    let mut stdout = crate::io::stdout();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&objs)?);
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&objs)?)?;
+        stdout.flush()?;
         return Ok(());
     }
     let rows: Vec<[String; 8]> = objs
@@ -525,14 +543,20 @@ pub fn ls(args: LsArgs) -> Result<()> {
     if !mqueue_mounted() {
         out.push_str("POSIX queues are listed only if ipcx created them: no mqueue file system is mounted at /dev/mqueue (mount -t mqueue none /dev/mqueue to see all).\n");
     }
-    if gone > 0 {
-        let _ = writeln!(
-            out,
-            "{gone} registry entr{} name objects already gone; `ipcx rm --stale` forgets them.",
-            if gone == 1 { "y" } else { "ies" }
-        );
+    match gone {
+        0 => {}
+        1 => out.push_str(
+            "1 registry entry names an object that is already gone; `ipcx rm --stale` forgets it.\n",
+        ),
+        n => {
+            let _ = writeln!(
+                out,
+                "{n} registry entries name objects that are already gone; `ipcx rm --stale` forgets them."
+            );
+        }
     }
-    print!("{out}");
+    stdout.write_all(out.as_bytes())?;
+    stdout.flush()?;
     Ok(())
 }
 
@@ -627,8 +651,60 @@ fn remove(addr: &Address, found: &Found) -> Result<(), String> {
     }
 }
 
+/// Remove what this process created and was to remove when it exits (its registry
+/// entries that are not kept), for a command ended by a termination signal, as its ends'
+/// drops would have. Best effort and quiet. Logs are left: a log outlives its writers.
+pub fn remove_own_objects() {
+    let reg = Registry::default();
+    let me = ipcx::registry::OwnerToken::current();
+    for e in reg.list() {
+        if e.owner != me || e.kept || e.kind == "mmap" || e.same_object() == Some(false) {
+            continue;
+        }
+        let Ok(addr) = Address::parse(&e.address) else { continue };
+        if let Ok(Some(found)) = find(&addr) {
+            if remove(&addr, &found).is_ok() {
+                reg.remove_entry(&e);
+            }
+        }
+    }
+}
+
 fn user_name(uid: u32) -> String {
     users().get(&uid).cloned().unwrap_or_else(|| format!("uid {uid}"))
+}
+
+/// A line on standard error. A failure to write it is ignored: there is nowhere left to
+/// report it, and the exit status still says that something was not removed.
+fn warn(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "ipcx: {line}");
+}
+
+/// The registry's entry for the object an address names: under the address itself, or, for
+/// a file, under whatever address its creator recorded for that very file (same device,
+/// inode and birth time), so `fifo:./x` finds the entry of `fifo:/tmp/x`, and `unix:/s`
+/// that of `unix-dgram:/s`.
+fn entry_for(reg: &Registry, addr: &Address) -> Option<Entry> {
+    if let Some(e) = reg.find(addr) {
+        return Some(e);
+    }
+    let md = ipcx::address::target_path(addr.target())?.symlink_metadata().ok()?;
+    let born = md
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64);
+    let id = (md.dev(), md.ino(), born);
+    reg.list().into_iter().find(|e| e.inode == Some(id))
+}
+
+/// Why an object in the registry is kept, for the messages of `rm`.
+fn kept_why(e: &Entry) -> String {
+    if e.kind == "mmap" {
+        format!("kept on purpose: a log outlives its writers by design, and its creator (pid {}) closed it cleanly", e.owner.pid)
+    } else {
+        format!("kept on purpose by its creator (pid {})", e.owner.pid)
+    }
 }
 
 /// `ipcx rm`.
@@ -636,9 +712,11 @@ pub fn rm(args: RmArgs) -> Result<()> {
     if args.addresses.is_empty() && !args.stale {
         bail!("name the objects to remove (ipcx rm fifo:/tmp/x sysv-mq:1234 ...), or pass --stale");
     }
+    let mut out = crate::io::stdout();
     let reg = Registry::default();
     let me = ops::euid();
     let verb = if args.dry_run { "would remove" } else { "removed" };
+    let forgot = if args.dry_run { "would forget" } else { "forgot" };
     let mut failures = 0;
     if args.stale {
         let (mut removed, mut live, mut kept) = (0, 0, 0);
@@ -649,19 +727,23 @@ pub fn rm(args: RmArgs) -> Result<()> {
             }
             if e.kept && !args.force && e.object_exists() != Some(false) {
                 kept += 1;
-                println!(
-                    "left {} ({}): kept on purpose by pid {}; name it, or add --force",
-                    e.address, e.kind, e.owner.pid
-                );
+                writeln!(
+                    out,
+                    "left {} ({}): {}; remove it with `ipcx rm --force {}`",
+                    e.address,
+                    e.kind,
+                    kept_why(&e),
+                    e.address
+                )?;
                 continue;
             }
             let Ok(addr) = Address::parse(&e.address) else { continue };
             if e.same_object() == Some(false) {
-                println!(
-                    "{} {} (its name now holds another file, left alone)",
-                    if args.dry_run { "would forget" } else { "forgot" },
+                writeln!(
+                    out,
+                    "{forgot} {} (its name now holds another file, left alone)",
                     e.address
-                );
+                )?;
                 if !args.dry_run {
                     reg.remove_entry(&e);
                 }
@@ -681,73 +763,72 @@ pub fn rm(args: RmArgs) -> Result<()> {
                     },
                 };
                 if let Some(why) = why {
-                    println!("left {}: {why}", e.address);
+                    writeln!(out, "left {}: {why}", e.address)?;
                     continue;
                 }
             }
             match find(&addr) {
                 Ok(Some(f)) if f.uid.is_some_and(|u| u != me) && !args.force => {
-                    println!(
+                    writeln!(
+                        out,
                         "left {}: it belongs to {} now",
                         e.address,
                         user_name(f.uid.unwrap_or(0))
-                    );
+                    )?;
                 }
                 Ok(Some(f)) => {
                     let r = if args.dry_run { Ok(()) } else { remove(&addr, &f) };
                     match r {
                         Ok(()) => {
                             removed += 1;
-                            println!(
-                                "{verb} {} ({}, creator pid {} is gone)",
-                                e.address, e.kind, e.owner.pid
-                            );
                             if !args.dry_run {
                                 reg.remove_entry(&e);
                             }
+                            writeln!(
+                                out,
+                                "{verb} {} ({}, creator pid {} is gone)",
+                                e.address, e.kind, e.owner.pid
+                            )?;
                         }
                         Err(why) => {
                             failures += 1;
-                            eprintln!("ipcx: {}: {why}", e.address);
+                            warn(format_args!("{}: {why}", e.address));
                         }
                     }
                 }
                 Ok(None) => {
-                    println!(
-                        "{} {} (already gone)",
-                        if args.dry_run { "would forget" } else { "forgot" },
-                        e.address
-                    );
                     if !args.dry_run {
                         reg.remove_entry(&e);
                     }
+                    writeln!(out, "{forgot} {} (already gone)", e.address)?;
                 }
                 Err(why) => {
-                    println!("left {}: {why}", e.address);
+                    writeln!(out, "left {}: {why}", e.address)?;
                 }
             }
         }
-        println!(
-            "{removed} stale object{} {verb}; {live} with a live creator left alone{}",
+        writeln!(
+            out,
+            "{verb} {removed} stale object{}; {live} with a live creator left alone{}",
             if removed == 1 { "" } else { "s" },
             if kept > 0 { format!("; {kept} kept on purpose left alone") } else { String::new() }
-        );
+        )?;
     }
     for a in &args.addresses {
         let addr = match Address::parse(a) {
             Ok(addr) => addr,
             Err(e) => {
                 failures += 1;
-                eprintln!("ipcx: {e}");
+                warn(format_args!("{e}"));
                 continue;
             }
         };
-        let entry = reg.find(&addr);
+        let entry = entry_for(&reg, &addr);
         let found = match find(&addr) {
             Ok(Some(f)) => f,
             Ok(None) => {
                 failures += 1;
-                eprintln!("ipcx: {a}: no such object");
+                warn(format_args!("{a}: no such object"));
                 if let Some(e) = &entry {
                     if !args.dry_run {
                         reg.remove_entry(e);
@@ -757,26 +838,40 @@ pub fn rm(args: RmArgs) -> Result<()> {
             }
             Err(why) => {
                 failures += 1;
-                eprintln!("ipcx: {a}: {why}");
+                warn(format_args!("{a}: {why}"));
                 continue;
             }
         };
         if let Some(e) = entry.as_ref().filter(|e| e.owner.is_alive()) {
             if !args.force {
                 failures += 1;
-                eprintln!("ipcx: {a}: in use: its creator, pid {}, is still running; not removed (add --force to remove it anyway)", e.owner.pid);
+                warn(format_args!("{a}: in use: its creator, pid {}, is still running; not removed (add --force to remove it anyway)", e.owner.pid));
+                continue;
+            }
+        }
+        // An entry for a file that has been replaced since describes another object.
+        if let Some(e) = entry.as_ref().filter(|e| e.kept && e.same_object() != Some(false)) {
+            if !args.force {
+                failures += 1;
+                warn(format_args!(
+                    "{a}: {}; not removed (add --force to remove it anyway)",
+                    kept_why(e)
+                ));
                 continue;
             }
         }
         match found.uid {
             Some(u) if u != me && !args.force => {
                 failures += 1;
-                eprintln!("ipcx: {a}: belongs to {}, not to you; not removed (add --force to remove it anyway)", user_name(u));
+                warn(format_args!(
+                    "{a}: belongs to {}, not to you; not removed (add --force to remove it anyway)",
+                    user_name(u)
+                ));
                 continue;
             }
             None if !args.force => {
                 failures += 1;
-                eprintln!("ipcx: {a}: cannot tell who owns it (no permission to inspect it); not removed (add --force to try anyway)");
+                warn(format_args!("{a}: cannot tell who owns it (no permission to inspect it); not removed (add --force to try anyway)"));
                 continue;
             }
             _ => {}
@@ -784,17 +879,18 @@ pub fn rm(args: RmArgs) -> Result<()> {
         let r = if args.dry_run { Ok(()) } else { remove(&addr, &found) };
         match r {
             Ok(()) => {
-                println!("{verb} {a}");
                 if let (Some(e), false) = (&entry, args.dry_run) {
                     reg.remove_entry(e);
                 }
+                writeln!(out, "{verb} {a}")?;
             }
             Err(why) => {
                 failures += 1;
-                eprintln!("ipcx: {a}: {why}");
+                warn(format_args!("{a}: {why}"));
             }
         }
     }
+    out.flush()?;
     if failures > 0 {
         bail!("{failures} object{} not removed (see above)", if failures == 1 { "" } else { "s" });
     }

@@ -87,6 +87,133 @@ fn recv_with_count_waits_for_new_writers() {
 }
 
 #[test]
+fn recv_with_count_drops_a_message_a_departed_writer_cut_and_goes_on() {
+    let dir = TestDir::new("cli");
+    let f = dir.join("f");
+    let addr = format!("fifo:{}", f.display());
+    let mut rx =
+        spawn(ipcx().args(["recv", &addr, "--create", "--count", "3", "--timeout", "20s"]));
+    wait_for_fifo(&f);
+    // A writer that leaves in the middle of a frame (20 bytes announced, 7 sent).
+    let mut w = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
+    w.write_all(b"\x03\0\0\0abc\x14\0\0\0partial").unwrap();
+    drop(w);
+    let o = run(ipcx().args(["send", &addr, "hello-from-new-writer", "second"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = rx.wait_within(Duration::from_secs(30));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "abc\nhello-from-new-writer\nsecond\n");
+    let e = stderr(&out);
+    assert!(e.contains("left in the middle of a message") && e.contains("dropped"), "{e}");
+}
+
+#[test]
+fn relay_opens_its_destination_before_it_takes_any_message() {
+    let dir = TestDir::new("cli");
+    let f = dir.join("in");
+    let from = format!("fifo:{}", f.display());
+    // Nobody listens on this port (bound, never listening).
+    let hold = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hold.local_addr().unwrap().port();
+    drop(hold);
+    let to = format!("tcp:127.0.0.1:{port}");
+    let mut relay = spawn(ipcx().args(["relay", &from, "--create", &to, "--timeout", "1s"]));
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(500) {
+        assert!(
+            std::fs::symlink_metadata(&f).is_err(),
+            "the relay made its source before its destination was there"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = relay.wait_within(Duration::from_secs(30));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(&to), "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(&f).is_err(), "source left behind");
+}
+
+#[test]
+fn a_command_ended_by_a_signal_removes_what_it_created() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = TestDir::new("cli");
+    let reg = dir.join("registry");
+    let pid = std::process::id();
+    let key = 0x3100_0000 | ((pid & 0xffff) << 8) as i32;
+    let shm_name = format!("/ipcx-cli-sig-{pid}");
+    let mq_name = format!("/ipcx-cli-sigq-{pid}");
+    let gone = |p: &Path| std::fs::symlink_metadata(p).is_err();
+    let sysv_exists = move || ipcx::sysv_mq::Queue::open(ipcx::address::SysvKey::Key(key)).is_ok();
+    type Exists = Box<dyn Fn() -> bool>;
+    let cases: Vec<(String, Vec<&str>, Exists)> = vec![
+        (format!("fifo:{}", dir.join("f").display()), vec!["--create"], {
+            let p = dir.join("f");
+            Box::new(move || !gone(&p))
+        }),
+        (format!("unix:{}", dir.join("s.sock").display()), vec!["--listen"], {
+            let p = dir.join("s.sock");
+            Box::new(move || !gone(&p))
+        }),
+        (format!("sysv-mq:{key}"), vec!["--create"], Box::new(sysv_exists)),
+        (format!("posix-mq:{mq_name}"), vec!["--create"], {
+            let n = mq_name.clone();
+            Box::new(move || ipcx::posix_mq::Queue::exists(&n).unwrap_or(false))
+        }),
+        (format!("shm:{shm_name}"), vec!["--create"], {
+            let p = PathBuf::from(format!("/dev/shm{shm_name}"));
+            Box::new(move || !gone(&p))
+        }),
+    ];
+    // Signals this test process ignores (a background job ignores SIGINT, nohup SIGHUP)
+    // stay ignored in its children, which then rightly do not end: leave those out.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let ignored = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+        .unwrap();
+    let signals: Vec<i32> = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
+        .into_iter()
+        .filter(|&s| ignored & (1 << (s - 1)) == 0)
+        .collect();
+    assert!(!signals.is_empty(), "every termination signal is ignored here");
+    for (i, (addr, flags, exists)) in cases.iter().enumerate() {
+        let sig = signals[i % signals.len()];
+        let mut rx = spawn(ipcx().args(["recv", addr]).args(flags).env("IPCX_REGISTRY", &reg));
+        let t = Instant::now();
+        while !exists() {
+            assert!(t.elapsed() < Duration::from_secs(10), "{addr} never appeared");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The registry entry is written just after the object: give it a moment.
+        std::thread::sleep(Duration::from_millis(100));
+        ipcx::sys::kill(rx.id() as i32, sig).unwrap();
+        let out = rx.wait_within(Duration::from_secs(10));
+        assert_eq!(out.status.signal(), Some(sig), "{addr}: {}", stderr(&out));
+        assert!(!exists(), "{addr} left behind after signal {sig}");
+    }
+}
+
+#[test]
+fn errors_name_the_likely_cause() {
+    // Text read as a length-framed stream: say that it is text, and which framing fits.
+    let mut c = ipcx();
+    c.args(["recv", "pipe:stdin"]).stdin(Stdio::piped()).stdout(Stdio::piped());
+    c.stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    expect_error(&o, "not a 4-byte length header");
+    assert!(stderr(&o).contains("--framing lines"), "{}", stderr(&o));
+    // --create in a directory that does not exist: the directory is what is missing.
+    let dir = TestDir::new("cli");
+    let missing = dir.join("no-such-dir");
+    let addr = format!("fifo:{}/f", missing.display());
+    let o = run(ipcx().args(["recv", &addr, "--create", "--timeout", "1s"]));
+    expect_error(&o, &format!("the directory {} does not exist", missing.display()));
+    assert!(!stderr(&o).contains("--create"), "--create was given: {}", stderr(&o));
+}
+
+#[test]
 fn recv_without_count_ends_when_the_writer_closes() {
     let dir = TestDir::new("cli");
     let f = dir.join("f");

@@ -106,6 +106,38 @@ fn create_makes_a_queue_and_removes_it_unless_kept() {
     assert!(!ipcx::posix_mq::Queue::exists(&name).unwrap());
 }
 
+/// Removes the queues named in it when dropped, so a failed test leaves none behind.
+struct Cleanup(Option<i32>, Option<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(k) = self.0 {
+            if let Ok(q) = Queue::open(SysvKey::Key(k)) {
+                let _ = q.remove();
+            }
+        }
+        if let Some(name) = &self.1 {
+            if let Ok(q) = ipcx::posix_mq::Queue::open(name) {
+                let _ = q.remove();
+            }
+        }
+    }
+}
+
+#[test]
+fn send_create_leaves_the_queue_it_made_holding_the_message() {
+    // Removing a queue send created, on exit, would drop the message just sent.
+    let (k, name) = (key(), pname());
+    let _g = Cleanup(Some(k), Some(name.clone()));
+    let addr = format!("sysv-mq:{k}");
+    ok(&["send", &addr, "--create", "waiting"]);
+    assert_eq!(Queue::open(SysvKey::Key(k)).unwrap().status().unwrap().messages, 1);
+    assert_eq!(ok(&["recv", &addr, "--count", "1"]), "waiting\n");
+    let paddr = format!("posix-mq:{name}");
+    ok(&["send", &paddr, "--create", "waiting too"]);
+    assert_eq!(ok(&["recv", &paddr, "--count", "1"]), "waiting too\n");
+}
+
 #[test]
 fn demo_mq_runs() {
     let out = ok(&["demo", "mq"]);

@@ -130,12 +130,31 @@ fn a_kept_object_outlives_its_creator_and_is_not_stale() {
     assert!(run(ipcx(&reg).args(["send", &addr, "x"])).status.success());
     assert!(c.wait_within(Duration::from_secs(10)).status.success());
     let o = run(ipcx(&reg).args(["rm", "--stale"]));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("kept on purpose"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("kept on purpose"), "{out}");
+    assert!(out.contains(&format!("remove it with `ipcx rm --force {addr}`")), "{out}");
     assert!(f.exists());
     let objs = ls_json(&reg, &[]);
     assert_eq!(find(&objs, &addr).unwrap()["kept"], true);
+
+    // Named, it is still refused without --force (README, RELIABILITY, `rm --help`), under
+    // any name of the same file: an absolute or a relative path, another socket scheme.
     let o = run(ipcx(&reg).args(["rm", &addr]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a kept object was removed without --force");
+    assert!(err.contains(&format!("{addr}: kept on purpose by its creator (pid ")), "{err}");
+    assert!(err.contains("); not removed (add --force to remove it anyway)"), "{err}");
+    assert!(f.exists());
+    let o = run(ipcx(&reg).args(["rm", "fifo:kept.fifo"]).current_dir(dir.path()));
+    assert!(!o.status.success(), "a relative name bypassed the check");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("kept on purpose"));
+    let o = run(ipcx(&reg).args(["rm", "--dry-run", &addr]));
+    assert!(!o.status.success(), "--dry-run says what would happen: a refusal");
+    assert!(f.exists());
+
+    let o = run(ipcx(&reg).args(["rm", "--force", &addr]));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("removed {addr}\n"));
     assert!(!f.exists());
     assert!(!reg.exists());
 }
@@ -467,27 +486,33 @@ fn rm_removes_a_log_only_while_it_holds_only_log_files_and_no_writer() {
     let o = run(ipcx(&reg).args(["rm", "--stale"]));
     assert!(String::from_utf8_lossy(&o.stdout).contains("kept on purpose"));
     assert!(log.exists());
+    // Named, a kept log is refused too unless forced.
+    let o = run(ipcx(&reg).args(["rm", &addr]));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("kept on purpose: a log outlives its writers by design"), "{err}");
+    assert!(log.exists());
 
-    // A file that is not the log's own: refused, and nothing removed.
+    // A file that is not the log's own: refused even with --force, and nothing removed.
     let note = log.join("notes.txt");
     std::fs::write(&note, "mine").unwrap();
-    let o = run(ipcx(&reg).args(["rm", &addr]));
+    let o = run(ipcx(&reg).args(["rm", "--force", &addr]));
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("notes.txt, which is not a file of an ipcx log"), "{err}");
     assert!(note.exists() && log.join("00000000000000000001.seg").exists());
     std::fs::remove_file(&note).unwrap();
 
-    // A writer has it open: refused.
+    // A writer has it open: refused, even with --force.
     let w = ipcx::open_sender(&addr).unwrap();
-    let o = run(ipcx(&reg).args(["rm", &addr]));
+    let o = run(ipcx(&reg).args(["rm", "--force", &addr]));
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("a writer has the log open"), "{err}");
     assert!(log.exists());
     drop(w);
 
-    let o = run(ipcx(&reg).args(["rm", &addr]));
+    let o = run(ipcx(&reg).args(["rm", "--force", &addr]));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!log.exists(), "the log's files and directory are removed");
     assert!(!reg.exists(), "and its entry forgotten");
@@ -540,8 +565,120 @@ fn a_kept_object_of_every_kind_is_marked_kept_and_left_by_rm_stale() {
         assert!(text.contains(&format!("left {shown}")), "{}: {text}", m.name());
         assert!(find(&ls_json(&reg, &[]), &shown).is_some(), "{}: removed", m.name());
         let o = run(ipcx(&reg).args(["rm", &addr]));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{}: removed without --force", m.name());
+        assert!(
+            err.contains("kept on purpose") && err.contains("add --force"),
+            "{}: {err}",
+            m.name()
+        );
+        assert!(find(&ls_json(&reg, &[]), &shown).is_some(), "{}: removed", m.name());
+        let o = run(ipcx(&reg).args(["rm", "--force", &addr]));
         assert!(o.status.success(), "{}: {}", m.name(), String::from_utf8_lossy(&o.stderr));
         assert!(find(&ls_json(&reg, &[]), &shown).is_none(), "{}: still listed", m.name());
         assert!(!reg.exists(), "{}: the entry is forgotten", m.name());
     }
+}
+
+#[test]
+fn rm_stale_dry_run_says_what_it_would_remove_in_plain_words() {
+    let dir = TestDir::new("ops-words");
+    let reg = dir.join("registry");
+    let (f1, f2) = (dir.join("one.fifo"), dir.join("two.fifo"));
+    let mut a = recv_creating(&reg, &f1);
+    a.kill9();
+    let o = run(ipcx(&reg).args(["rm", "--stale", "--dry-run"]));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.lines().any(|l| l == "would remove 1 stale object; 0 with a live creator left alone"),
+        "{out}"
+    );
+    let mut b = recv_creating(&reg, &f2);
+    b.kill9();
+    let o = run(ipcx(&reg).args(["rm", "--stale", "--dry-run"]));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("would remove 2 stale objects; 0 with"), "{out}");
+    assert!(f1.exists() && f2.exists(), "--dry-run removes nothing");
+    let o = run(ipcx(&reg).args(["rm", "--stale"]));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("removed 2 stale objects; 0 with"), "{out}");
+    assert!(!f1.exists() && !f2.exists());
+    assert!(!reg.exists());
+}
+
+#[test]
+fn ls_counts_entries_of_objects_already_gone_in_plain_words() {
+    let dir = TestDir::new("ops-gone");
+    let reg = dir.join("registry");
+    let (a, b) = (dir.join("a.log"), dir.join("b.log"));
+    for log in [&a, &b] {
+        let o = run(ipcx(&reg).args(["send", &format!("mmap:{}", log.display()), "x"]));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // Removed by hand, behind ipcx's back: the entries describe nothing now.
+    std::fs::remove_dir_all(&a).unwrap();
+    let o = run(ipcx(&reg).arg("ls"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("\n1 registry entry names an object that is already gone; `ipcx rm --stale` forgets it.\n"), "{out}");
+    std::fs::remove_dir_all(&b).unwrap();
+    let o = run(ipcx(&reg).arg("ls"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("\n2 registry entries name objects that are already gone; `ipcx rm --stale` forgets them.\n"), "{out}");
+    let o = run(ipcx(&reg).args(["rm", "--stale"]));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&format!("forgot mmap:{} (already gone)", a.display())), "{out}");
+    assert!(!reg.exists(), "{out}");
+}
+
+#[test]
+fn demo_mmap_forgets_the_log_it_removes() {
+    let dir = TestDir::new("ops-demo-mmap");
+    let reg = dir.join("registry");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let o = run(ipcx(&reg).args(["demo", "mmap"]).env("TMPDIR", &tmp));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(ipcx_tests::dir_names(&tmp).is_empty(), "the demo's directory is removed");
+    let o = run(ipcx(&reg).arg("ls"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains("registry entr"), "{out}");
+    assert!(!reg.exists(), "the demo's log left a registry entry behind");
+}
+
+#[test]
+fn ls_accepts_every_kind_it_shows() {
+    for kind in [
+        "sysv-mq",
+        "sysv-shm",
+        "posix-mq",
+        "shm",
+        "posix-sem",
+        "fifo",
+        "unix",
+        "unix-seqpacket",
+        "unix-dgram",
+        "mmap",
+    ] {
+        let dir = TestDir::new("ops-kinds");
+        let o = run(ipcx(&dir.join("registry")).args(["ls", "--kind", kind]));
+        assert!(o.status.success(), "--kind {kind}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let dir = TestDir::new("ops-dgram");
+    let reg = dir.join("registry");
+    let sock = dir.join("d.sock");
+    let addr = format!("unix-dgram:{}", sock.display());
+    let _c = spawn(ipcx(&reg).args(["recv", &addr, "--create", "--count", "1"]));
+    ls_until(&reg, &addr, "listed", |o| o.is_some_and(|o| o["kind"] == "unix-dgram"));
+    let objs = ls_json(&reg, &["--kind", "unix-dgram"]);
+    assert!(objs.iter().all(|o| o["kind"] == "unix-dgram"), "{objs:?}");
+    assert!(find(&objs, &addr).is_some(), "{objs:?}");
+    let text = run(ipcx(&reg).args(["ls", "--kind", "unix-seqpacket,unix-dgram"]));
+    assert!(String::from_utf8_lossy(&text.stdout).contains(&addr));
+    // `unix` is the KIND of stream sockets, as `ls` shows it.
+    assert!(find(&ls_json(&reg, &["--kind", "unix"]), &addr).is_none());
+    let bad = run(ipcx(&reg).args(["ls", "--kind", "unix-datagram"]));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(err.contains("unknown kind `unix-datagram`") && err.contains("unix-dgram"), "{err}");
 }

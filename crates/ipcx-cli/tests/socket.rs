@@ -178,7 +178,7 @@ fn relay_moves_fifo_messages_to_a_tcp_listener_in_order() {
     assert_eq!(stdout(&finish(rx)), input, "all messages, whole and in order");
     let r = finish(relay);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    assert!(String::from_utf8_lossy(&r.stderr).contains(&format!("{n} message(s) moved")));
+    assert!(String::from_utf8_lossy(&r.stderr).contains(&format!("{n} message(s) sent")));
     assert!(!fifo.exists(), "the relay removes the FIFO it created");
 }
 

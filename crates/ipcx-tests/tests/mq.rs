@@ -322,6 +322,56 @@ fn sysv_bad_input_is_refused_clearly_and_leaves_nothing() {
     assert!(!sysv_exists(key));
 }
 
+#[test]
+fn sysv_receiver_refuses_a_message_over_its_max_and_leaves_it_in_the_queue() {
+    let key = unique_key();
+    // The creator owns the queue: it is removed when `q` drops, even if an assert fails.
+    let mut q = sysv_mq::Queue::create(SysvKey::Key(key), 0o600).unwrap();
+    let big: Vec<u8> = (0..100u8).collect();
+    // A peer process sends: ten bytes (at the limit), 100 bytes (over it), then "after".
+    peer_ok(&["send", &format!("sysv-mq:{key}"), "text:0123456789"]);
+    q.send(1, &big).unwrap();
+    q.send(1, b"after").unwrap();
+
+    let addr = format!("sysv-mq:{key}?max=10");
+    let mut small = ipcx::open_receiver(&addr).unwrap();
+    assert_eq!(small.try_recv().unwrap(), b"0123456789", "a message at the limit is taken");
+    for _ in 0..2 {
+        let e = small.try_recv().err_of();
+        assert_eq!((e.kind(), e.limit()), (ErrorKind::TooLarge, Some(10)), "{e}");
+        let s = e.to_string();
+        assert!(s.contains(&addr), "names the queue: {s}");
+        assert!(s.contains("limit of 10 bytes") && s.contains("left in the queue"), "{s}");
+        assert!(s.contains("larger max="), "says what to do: {s}");
+    }
+    // A blocking receive does not wait past it either, and takes nothing.
+    let e = small.recv_timeout(Duration::from_secs(10)).err_of();
+    assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
+    assert_eq!(q.status().unwrap().messages, 2, "the refused message is still queued");
+
+    // The builder's limit is the same.
+    let mut built = sysv_mq::Queue::builder(SysvKey::Key(key)).max_message(96).open().unwrap();
+    let mut buf = Vec::new();
+    let e = built.try_recv_into(Selector::Any, &mut buf).err_of();
+    assert_eq!((e.kind(), e.limit()), (ErrorKind::TooLarge, Some(96)), "{e}");
+
+    // A receiver with a large enough max gets it whole, in order.
+    let mut large = ipcx::open_receiver(&format!("sysv-mq:{key}?max=100")).unwrap();
+    assert_eq!(large.try_recv().unwrap(), big);
+    assert_eq!(small.try_recv().unwrap(), b"after");
+    assert_eq!(q.status().unwrap().messages, 0);
+
+    // One byte over is refused, whether or not the limit is a whole number of words.
+    for (limit, len) in [(16usize, 17usize), (10, 11)] {
+        q.send(1, &vec![7; len]).unwrap();
+        let mut rx = ipcx::open_receiver(&format!("sysv-mq:{key}?max={limit}")).unwrap();
+        assert_eq!(rx.try_recv().err_of().kind(), ErrorKind::TooLarge, "{len} over {limit}");
+        assert_eq!(large.try_recv().unwrap(), vec![7; len]);
+    }
+    drop((small, large, built, q));
+    assert!(!sysv_exists(key), "queue left behind");
+}
+
 fn as_nobody(args: &[&str]) -> std::process::Output {
     use std::os::unix::process::CommandExt;
     let mut c = peer();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ipcx::fifo::Fifo;
 use ipcx::{ErrorKind, OpenOptions};
-use ipcx_tests::{mechs, spawn, TestDir};
+use ipcx_tests::{mechs, spawn, unique, unique_key, TestDir};
 
 const NOBODY: u32 = 65534;
 
@@ -160,4 +160,151 @@ fn a_name_created_in_between_is_not_used() {
     assert_eq!(std::fs::read(&p).unwrap(), b"swapped", "nothing written to the impostor");
     drop(f);
     assert_eq!(std::fs::read(&p).unwrap(), b"swapped", "the owner removes only its FIFO");
+}
+
+/// Named objects a mode test may make, removed on drop even if the test fails midway (a
+/// regression that lets a bad mode through must not leave a setuid object behind).
+struct ModeObjects {
+    dir: TestDir,
+    posix_mq: String,
+    shm: String,
+    mq_key: i32,
+    shm_key: i32,
+}
+
+impl ModeObjects {
+    fn new(tag: &str) -> ModeObjects {
+        ModeObjects {
+            dir: TestDir::new(tag),
+            posix_mq: format!("/{}", unique("ipcx-test-mode-mq")),
+            shm: format!("/{}", unique("ipcx-test-mode-shm")),
+            mq_key: unique_key(),
+            shm_key: unique_key(),
+        }
+    }
+
+    /// Every scheme that creates an object, each with a fresh name; `?mode=` is added.
+    fn addresses(&self) -> Vec<(&'static str, String)> {
+        let d = |n: &str| self.dir.join(n).display().to_string();
+        vec![
+            ("fifo", format!("fifo:{}", d("f"))),
+            ("unix", format!("unix:{}", d("s.sock"))),
+            ("unix-seqpacket", format!("unix-seqpacket:{}", d("p.sock"))),
+            ("unix-dgram", format!("unix-dgram:{}", d("d.sock"))),
+            ("mmap", format!("mmap:{}", d("log"))),
+            ("posix-mq", format!("posix-mq:{}", self.posix_mq)),
+            ("shm", format!("shm:{}", self.shm)),
+            ("sysv-mq", format!("sysv-mq:{}", self.mq_key)),
+            ("sysv-shm", format!("sysv-shm:{}", self.shm_key)),
+        ]
+    }
+
+    /// What exists of the objects the addresses name.
+    fn present(&self) -> Vec<String> {
+        use ipcx::sys::ops;
+        let mut found: Vec<String> = ipcx_tests::dir_names(self.dir.path());
+        if ipcx::posix_mq::Queue::exists(&self.posix_mq).unwrap_or(true) {
+            found.push(format!("posix-mq:{}", self.posix_mq));
+        }
+        if std::path::Path::new("/dev/shm").join(&self.shm[1..]).symlink_metadata().is_ok() {
+            found.push(format!("shm:{}", self.shm));
+        }
+        if ops::msg_id(self.mq_key).is_ok() {
+            found.push(format!("sysv-mq:{}", self.mq_key));
+        }
+        if ops::shm_id(self.shm_key).is_ok() {
+            found.push(format!("sysv-shm:{}", self.shm_key));
+        }
+        found
+    }
+}
+
+impl Drop for ModeObjects {
+    fn drop(&mut self) {
+        // Best effort: each is normally gone already (or never made). The directory goes
+        // with `self.dir`.
+        use ipcx::sys::ops;
+        let _ = ops::mq_unlink(&self.posix_mq);
+        let _ = ops::shm_unlink(&self.shm);
+        if let Ok(id) = ops::msg_id(self.mq_key) {
+            let _ = ops::msg_remove(id);
+        }
+        if let Ok(id) = ops::shm_id(self.shm_key) {
+            let _ = ops::shm_remove(id);
+        }
+    }
+}
+
+#[test]
+fn a_mode_above_0777_is_refused_before_any_object_is_made() {
+    let objs = ModeObjects::new("perm-badmode");
+    // Never wait: were the address let through, a sender must not block the test.
+    let opts = OpenOptions::new().create(true).open_timeout(Some(Duration::from_millis(100)));
+    for bad in ["4777", "1777", "2770", "10000", "04600", "0o4777"] {
+        for (scheme, base) in objs.addresses() {
+            let addr = format!("{base}?mode={bad}");
+            let check = |what: &str, e: ipcx::Error| {
+                assert_eq!(e.kind(), ErrorKind::InvalidAddress, "{what} {addr}: {e}");
+                let s = e.to_string();
+                assert!(s.contains(&addr), "{what}: the error names the address: {s}");
+                assert!(s.contains(&format!("mode={bad}")), "{what}: names the value: {s}");
+                assert!(s.contains("0 to 0777") && s.contains("mode=600"), "{what}: {s}");
+            };
+            check("parse", ipcx::Address::parse(&addr).expect_err(&addr));
+            check("receiver", ipcx::open_receiver_with(&addr, &opts).err().expect(&addr));
+            check("sender", ipcx::open_sender_with(&addr, &opts).err().expect(&addr));
+            let left = objs.present();
+            assert!(left.is_empty(), "{scheme}: mode={bad} was refused but made {left:?}");
+        }
+    }
+}
+
+#[test]
+fn a_mode_of_0640_is_made_exactly_by_every_mechanism() {
+    use ipcx::sys::ops;
+    let objs = ModeObjects::new("perm-mode0640");
+    let opts = OpenOptions::new().create(true);
+    for (scheme, base) in objs.addresses() {
+        let addr = format!("{base}?mode=0640");
+        let rx = ipcx::open_receiver_with(&addr, &opts).unwrap_or_else(|e| panic!("{addr}: {e}"));
+        let file_mode =
+            |p: PathBuf| std::fs::symlink_metadata(&p).map(|m| m.permissions().mode() & 0o7777);
+        let mode = match scheme {
+            "fifo" => file_mode(objs.dir.join("f")).unwrap(),
+            "unix" => file_mode(objs.dir.join("s.sock")).unwrap(),
+            "unix-seqpacket" => file_mode(objs.dir.join("p.sock")).unwrap(),
+            "unix-dgram" => file_mode(objs.dir.join("d.sock")).unwrap(),
+            "mmap" => {
+                // The log's files take the mode; its directory adds search bits (0750).
+                let dir = objs.dir.join("log");
+                assert_eq!(file_mode(dir.clone()).unwrap(), 0o750, "{addr}");
+                let files: Vec<u32> = std::fs::read_dir(&dir)
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .filter(|p| p.is_file())
+                    .map(|p| file_mode(p).unwrap())
+                    .collect();
+                assert!(!files.is_empty(), "{addr}: no file in the log");
+                assert!(files.iter().all(|&m| m == 0o640), "{addr}: {files:?} (decimal)");
+                0o640
+            }
+            "posix-mq" => ops::mq_stat(&objs.posix_mq).unwrap().mode & 0o7777,
+            "shm" => file_mode(PathBuf::from("/dev/shm").join(&objs.shm[1..])).unwrap(),
+            "sysv-mq" => {
+                let q = ipcx::sysv_mq::Queue::open(ipcx::address::SysvKey::Key(objs.mq_key));
+                q.unwrap().status().unwrap().mode
+            }
+            "sysv-shm" => {
+                let id = ops::shm_id(objs.shm_key).unwrap();
+                ipcx::sys::shm::shm_stat(id).unwrap().mode
+            }
+            other => panic!("no mode check for {other}"),
+        };
+        assert_eq!(mode, 0o640, "{addr}: mode {mode:o}");
+        drop(rx);
+    }
+    // Each receiver removed the kernel object it created on drop (the files go with the
+    // directory; a log stays until then, as logs do).
+    let left: Vec<String> = objs.present().into_iter().filter(|n| n.contains(':')).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -184,6 +184,75 @@ fn many_writers_never_interleave_messages() {
 }
 
 #[test]
+fn a_persistent_reader_drops_a_message_its_last_writer_cut_and_goes_on_with_the_next() {
+    use std::io::Write;
+    let dir = TestDir::new("fifo");
+    let p = dir.join("f");
+    let addr = format!("fifo:{}", p.display());
+    let opts = OpenOptions::new().create(true).persist(true);
+    let mut rx = ipcx::open_receiver_with(&addr, &opts).unwrap();
+    let mut buf = Vec::new();
+    for (cut, why) in [(&b"\x14\0\0\0partial"[..], "message"), (&b"\x14\0"[..], "frame header")] {
+        // A foreign writer (or one killed in the middle of a large message): one whole
+        // frame, then part of the next, then it is gone.
+        let mut w = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        w.write_all(b"\x03\0\0\0abc").unwrap();
+        w.write_all(cut).unwrap();
+        drop(w);
+        rx.recv_timeout_into(&mut buf, Duration::from_secs(10)).unwrap();
+        assert_eq!(buf, b"abc");
+        let e = rx.recv_timeout_into(&mut buf, Duration::from_secs(10)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Incomplete, "{e}");
+        assert!(e.to_string().contains(why) && e.to_string().contains("next writer"), "{e}");
+        // The next writer's messages arrive whole, not joined to the cut one.
+        let mut tx = ipcx::open_sender(&addr).unwrap();
+        tx.send(b"hello-from-new-writer").unwrap();
+        tx.send(b"second").unwrap();
+        drop(tx);
+        for want in [&b"hello-from-new-writer"[..], b"second"] {
+            rx.recv_timeout_into(&mut buf, Duration::from_secs(10)).unwrap();
+            assert_eq!(buf, want);
+        }
+        // With no writer, the reader waits (here until its time-out) rather than ending.
+        let e = rx.recv_timeout_into(&mut buf, Duration::from_millis(50)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    }
+    // A reader that does not persist reports the cut as corruption and ends there.
+    let mut once = ipcx::open_receiver(&addr).unwrap();
+    let mut w = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    w.write_all(b"\x14\0\0\0partial").unwrap();
+    drop(w);
+    let e = once.recv_timeout_into(&mut buf, Duration::from_secs(10)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
+}
+
+#[test]
+fn a_persistent_raw_or_lines_reader_waits_for_the_next_writer() {
+    use std::io::Write;
+    let dir = TestDir::new("fifo");
+    let p = dir.join("f");
+    for framing in ["raw", "lines"] {
+        let addr = format!("fifo:{}?framing={framing}", p.display());
+        let opts = OpenOptions::new().create(true).persist(true);
+        let mut rx = ipcx::open_receiver_with(&addr, &opts).unwrap();
+        let mut buf = Vec::new();
+        // Before any writer, and between writers, a receive waits (no end of stream).
+        let e = rx.recv_timeout_into(&mut buf, Duration::from_millis(50)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::TimedOut, "{framing}: {e}");
+        for word in ["one\n", "two\n"] {
+            let mut w = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+            w.write_all(word.as_bytes()).unwrap();
+            drop(w);
+            rx.recv_timeout_into(&mut buf, Duration::from_secs(10)).unwrap();
+            let got = String::from_utf8_lossy(&buf).into_owned();
+            assert_eq!(got.trim_end(), word.trim_end(), "{framing}");
+            let e = rx.recv_timeout_into(&mut buf, Duration::from_millis(50)).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::TimedOut, "{framing}: {e}");
+        }
+    }
+}
+
+#[test]
 fn over_pipe_buf_needs_the_single_writer_setting() {
     let dir = TestDir::new("fifo");
     let p = dir.join("f");

@@ -13,7 +13,8 @@
 //! | `unix:/path`, `unix:@name`, `unix-seqpacket:/path`, `unix-dgram:/path` | Unix domain sockets |
 //! | `tcp:host:port`, `tcp::port` | TCP (`tcp::port` is loopback) |
 //!
-//! Options every scheme that creates objects takes: `mode=0600` (octal, the default).
+//! Options every scheme that creates objects takes: `mode=0600` (octal permission bits,
+//! 0 to 0777; the default is 0600; setuid, setgid and sticky bits are refused).
 //! Byte streams (pipe, fifo, unix, tcp) take `framing=length|lines|fixed:N|raw` and
 //! `max=N` (the largest length-prefixed frame accepted, default 16 MiB).
 //!
@@ -335,18 +336,31 @@ impl Address {
     }
 
     /// The creation mode (`mode=0640`), [`DEFAULT_MODE`] when not given.
+    ///
+    /// Only permission bits are accepted, 0 to 0777: a mode with the setuid, setgid or
+    /// sticky bit (`mode=4777`) or anything above is refused here, when the address is
+    /// parsed, so no mechanism creates an object with such bits or silently drops them.
     pub fn mode(&self) -> Result<u32> {
-        match self.param("mode") {
-            None => Ok(DEFAULT_MODE),
-            Some(v) => u32::from_str_radix(v.trim_start_matches("0o"), 8)
-                .ok()
-                .filter(|m| *m <= 0o7777)
-                .ok_or_else(|| {
-                    Error::address(
-                        &self.to_string(),
-                        format!("mode `{v}` is not an octal permission such as 0600 or 0640"),
-                    )
-                }),
+        let Some(v) = self.param("mode") else {
+            return Ok(DEFAULT_MODE);
+        };
+        let bad = |why: &str| {
+            Error::address(
+                &self.to_string(),
+                format!(
+                    "option `mode={v}` {why}; give permission bits only, in octal from 0 to 0777, such as mode=600 or mode=0640"
+                ),
+            )
+        };
+        let digits = v.strip_prefix("0o").unwrap_or(v);
+        if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            return Err(bad("is not an octal number"));
+        }
+        match u32::from_str_radix(digits, 8) {
+            Ok(m) if m <= 0o777 => Ok(m),
+            _ => Err(bad(
+                "has bits above 0777 (setuid 04000, setgid 02000, sticky 01000 or higher), which ipcx does not set on the objects it creates",
+            )),
         }
     }
 
@@ -570,6 +584,12 @@ mod tests {
             ("tcp:host", "port is missing"),
             ("tcp:host:99999", "not a number 0..=65535"),
             ("fifo:/x?mode=999", "octal"),
+            ("fifo:/x?mode=+600", "octal"),
+            ("fifo:/x?mode=0o", "octal"),
+            ("fifo:/x?mode=4777", "bits above 0777"),
+            ("unix:/s?mode=1777", "bits above 0777"),
+            ("shm:/r?mode=10000", "0 to 0777"),
+            ("posix-mq:/q?mode=077777777777", "bits above 0777"),
             ("fifo:/x?bogus=1", "unknown option `bogus`"),
             ("fifo:/x?framing=fixed:0", "fixed"),
             ("fifo:/x?framing=zip", "framing"),
@@ -592,6 +612,10 @@ mod tests {
         assert_eq!(a.mode().unwrap(), 0o640);
         assert_eq!(a.framing().unwrap(), Framing::Length { max: 100 });
         assert_eq!(Address::parse("fifo:/x").unwrap().mode().unwrap(), 0o600);
+        for (v, want) in [("0", 0), ("777", 0o777), ("0o640", 0o640), ("00600", 0o600)] {
+            let a = Address::parse(&format!("fifo:/x?mode={v}")).unwrap();
+            assert_eq!(a.mode().unwrap(), want, "{v}");
+        }
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub enum ErrorKind {
     InvalidInput,
     /// Bytes from a peer or a file break the protocol (bad header, frame, checksum).
     Corrupted,
+    /// A sender left in the middle of a message: the part that came was dropped, and the
+    /// receiver, still in step, goes on with the next message (a FIFO reader that
+    /// outlives its writers, `OpenOptions::persist`).
+    Incomplete,
     /// The mechanism or the operation is not available here.
     Unsupported,
     /// Anything else; [`Error::errno`] tells the kernel's reason.
@@ -55,6 +59,7 @@ impl ErrorKind {
             ErrorKind::InvalidAddress => "invalid address",
             ErrorKind::InvalidInput => "invalid input",
             ErrorKind::Corrupted => "corrupted",
+            ErrorKind::Incomplete => "incomplete message dropped",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Other => "error",
         }
@@ -234,6 +239,7 @@ impl From<Error> for std::io::Error {
                 K::InvalidInput
             }
             ErrorKind::Corrupted => K::InvalidData,
+            ErrorKind::Incomplete => K::UnexpectedEof,
             ErrorKind::Unsupported => K::Unsupported,
             ErrorKind::Other => K::Other,
         };

@@ -22,7 +22,10 @@
 //!   framing's maximum.
 //! - **End of stream.** When the last writer closes, the reader gets `Disconnected` after
 //!   the last message. `OpenOptions::persist` keeps a reader waiting for the next writer
-//!   instead (the reader holds a write end itself, so it never sees end of file).
+//!   instead, with the same naps as before the first one. A message the last writer left
+//!   unfinished (it died in the middle of a large one, or a foreign writer cut a frame) is
+//!   never joined to the next writer's bytes: the reader drops its part and reports
+//!   `ErrorKind::Incomplete`, then goes on with the next writer.
 //! - **Reads leave the access time alone.** The reader opens with `O_NOATIME` when it
 //!   may (the FIFO's owner, or with `CAP_FOWNER`), as a stamp on nearly every read cost a
 //!   64 B reader about a tenth of its rate; anyone else opens without it.
@@ -32,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::address::{Address, Target};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{kind_of_errno, Error, ErrorKind, Result};
 use crate::frame::{FdHolder, FdStream, Framing, StreamReceiver, StreamSender, LENGTH_HEADER};
 use crate::sys::{self, Errno, PIPE_BUF};
 use crate::{Label, OpenOptions, Receiver, Sender, Wait};
@@ -91,6 +94,18 @@ impl Fifo {
                 name_of(path),
                 "something was created at the path in the meantime; ipcx will not replace it",
             )),
+            Err(e @ Errno(libc::ENOENT | libc::ENOTDIR | libc::EACCES)) => {
+                let dir = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.display().to_string(),
+                    _ => ".".to_owned(),
+                };
+                let detail = if e.0 == libc::EACCES {
+                    format!("no permission to make a FIFO in {dir}; choose a directory you may write to (or ask its owner)")
+                } else {
+                    format!("the directory {dir} does not exist; create it first (mkdir -p {dir})")
+                };
+                Err(Error::errno_with(kind_of_errno(e.0), "create", name_of(path), e.0, detail))
+            }
             Err(e) => Err(Error::from_errno("create", name_of(path), e.0)),
         }
     }
@@ -202,7 +217,6 @@ pub struct FifoSender {
 #[derive(Debug)]
 pub struct FifoReceiver {
     inner: StreamReceiver<FdStream>,
-    _keep_open: Option<OwnedFd>,
     _fifo: Option<Fifo>,
 }
 
@@ -304,21 +318,10 @@ pub fn open_receiver(addr: &Address, opts: &OpenOptions) -> Result<FifoReceiver>
         Err(e) if e.errno() == Some(libc::EPERM) => open_checked(&path, read_flags, "open")?,
         other => other?,
     };
-    let keep_open = if opts.persist {
-        Some(open_checked(&path, libc::O_WRONLY | libc::O_NONBLOCK, "open")?)
-    } else {
-        None
-    };
-    let mut io = FdStream::new(FdHolder::Owned(fd))
+    let io = FdStream::new(FdHolder::Owned(fd))
         .map_err(|e| Error::from_errno("open", addr.to_string(), e.0))?;
-    if keep_open.is_none() {
-        io = io.await_first_writer();
-    }
-    Ok(FifoReceiver {
-        inner: StreamReceiver::new(io, framing, addr.to_string()),
-        _keep_open: keep_open,
-        _fifo: fifo,
-    })
+    let io = if opts.persist { io.persist() } else { io.await_first_writer() };
+    Ok(FifoReceiver { inner: StreamReceiver::new(io, framing, addr.to_string()), _fifo: fifo })
 }
 
 impl FifoSender {

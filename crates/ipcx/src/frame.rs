@@ -151,6 +151,13 @@ pub unsafe trait StreamIo {
     }
     /// Told once a writer is known to be there: a read returned data or would block.
     fn saw_data(&mut self) {}
+    /// Told that a read found the end of the stream. `true` where that ends only the
+    /// current writers (a persistent FIFO reader): the receive then waits for the next
+    /// writer instead of reporting `Disconnected`, and a frame the last writer left
+    /// unfinished is dropped ([`ErrorKind::Incomplete`]).
+    fn rejoin(&mut self) -> bool {
+        false
+    }
     /// Whether a blocking receive may read without blocking a few times before it blocks
     /// (not for descriptors shared with other programs, whose mode must not change).
     fn spin_reads(&self) -> bool {
@@ -187,18 +194,33 @@ pub struct FdStream {
     nonblocking: bool,
     original_nonblocking: bool,
     await_writer: bool,
+    persist: bool,
 }
 
 impl FdStream {
     /// Wrap a descriptor; reads its current blocking mode.
     pub fn new(fd: FdHolder) -> SysResult<FdStream> {
         let nb = sys::status_flags(fd.as_fd())? & libc::O_NONBLOCK != 0;
-        Ok(FdStream { fd, nonblocking: nb, original_nonblocking: nb, await_writer: false })
+        Ok(FdStream {
+            fd,
+            nonblocking: nb,
+            original_nonblocking: nb,
+            await_writer: false,
+            persist: false,
+        })
     }
 
     /// For a FIFO's read end: poll before reading until a writer has sent something.
     pub fn await_first_writer(mut self) -> FdStream {
         self.await_writer = true;
+        self
+    }
+
+    /// For a FIFO's read end that outlives its writers: wait for the first writer, and
+    /// after the last one leaves, for the next (see [`StreamIo::rejoin`]).
+    pub fn persist(mut self) -> FdStream {
+        self.await_writer = true;
+        self.persist = true;
         self
     }
 
@@ -250,6 +272,10 @@ unsafe impl StreamIo for FdStream {
     }
     fn saw_data(&mut self) {
         self.await_writer = false;
+    }
+    fn rejoin(&mut self) -> bool {
+        self.await_writer |= self.persist;
+        self.persist
     }
     fn read_ahead(&self) -> bool {
         // No: a pipe reader that drains everything leaves the pipe empty at each write,
@@ -602,6 +628,21 @@ impl<S: StreamIo> StreamReceiver<S> {
         }
     }
 
+    /// A frame the last writer left unfinished, dropped by a persistent reader (which
+    /// stays in step: the next frame starts with the next writer).
+    #[cold]
+    #[inline(never)]
+    fn incomplete(&self, what: String) -> Error {
+        Error::new(
+            ErrorKind::Incomplete,
+            "recv",
+            &self.name,
+            format!(
+                "{what}; its part was dropped, and the next receive goes on with the next writer"
+            ),
+        )
+    }
+
     #[cold]
     #[inline(never)]
     fn disconnected(&self) -> Error {
@@ -646,7 +687,9 @@ impl<S: StreamIo> StreamReceiver<S> {
             })
             .map_err(|e| self.err(e))?;
         if n == 0 {
-            self.eof = true;
+            // A persistent reader's writers left: not the end (`self.eof` stays false,
+            // which tells the callers); the next read waits for a writer.
+            self.eof = !self.io.rejoin();
             return Ok(false);
         }
         self.io.saw_data();
@@ -696,7 +739,7 @@ impl<S: StreamIo> StreamReceiver<S> {
                 let spare = &mut out.spare_capacity_mut()[..want];
                 match with_wait(&mut self.io, libc::POLLIN, wait, |io, nb| io.read(spare, nb)) {
                     Ok(0) => {
-                        self.eof = true;
+                        self.eof = !self.io.rejoin();
                         Ok(false)
                     }
                     Ok(n) => {
@@ -712,6 +755,13 @@ impl<S: StreamIo> StreamReceiver<S> {
             };
             match step {
                 Ok(true) => {}
+                Ok(false) if !self.eof => {
+                    let got = out.len();
+                    out.clear();
+                    return Err(self.incomplete(format!(
+                        "the last writer left in the middle of a message ({got} of {len} bytes came)"
+                    )));
+                }
                 Ok(false) => {
                     let got = out.len();
                     self.broken = Some(format!(
@@ -744,7 +794,8 @@ impl<S: StreamIo> StreamReceiver<S> {
         if self.start == self.end && self.last_len < self.buf.len() / 2 {
             // Read the header and a payload as long as the last one (or all there is,
             // where the stream reads ahead).
-            if !self.fill_at_most(wait, self.frame_read(LENGTH_HEADER + self.last_len))? {
+            if !self.fill_at_most(wait, self.frame_read(LENGTH_HEADER + self.last_len))? && self.eof
+            {
                 return Err(self.disconnected());
             }
         }
@@ -776,6 +827,18 @@ impl<S: StreamIo> StreamReceiver<S> {
         while self.end - self.start < LENGTH_HEADER {
             let want = limit.saturating_sub(self.end - self.start);
             if !self.fill_at_most(wait, want)? {
+                if !self.eof {
+                    // Writers left (a persistent reader): wait for the next one, dropping
+                    // a header the last one did not finish.
+                    if self.start == self.end {
+                        continue;
+                    }
+                    let got = self.end - self.start;
+                    self.start = self.end;
+                    return Err(self.incomplete(format!(
+                        "the last writer left in the middle of a frame header ({got} of 4 bytes came)"
+                    )));
+                }
                 if self.start == self.end {
                     return Err(self.disconnected());
                 }
@@ -793,13 +856,23 @@ impl<S: StreamIo> StreamReceiver<S> {
         let b = self.buffered();
         let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
         if len > max {
+            // Four bytes of text read as a length: the writer sent lines or raw bytes.
+            let head = [b[0], b[1], b[2], b[3]];
             self.broken = Some(format!("a frame of {len} bytes exceeded the limit of {max}"));
+            let what = if head.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
+                format!(
+                    "these bytes are text ({:?}), not a 4-byte length header: the writer does not use length framing; receive with framing=lines (recv --framing lines) or raw",
+                    String::from_utf8_lossy(&head)
+                )
+            } else {
+                "refused before allocating (raise it with ?max=N if the sender is trusted, and reopen: the stream is out of step)".to_owned()
+            };
             return Err(Error::too_large(
                 "recv",
                 &self.name,
                 max as u64,
                 format!(
-                    "the frame header announces {len} bytes, over this receiver's limit of {max} bytes; refused before allocating (raise it with ?max=N if the sender is trusted, and reopen: the stream is out of step)"
+                    "the frame header announces {len} bytes, over this receiver's limit of {max} bytes; {what}"
                 ),
             ));
         }
@@ -835,6 +908,9 @@ impl<S: StreamIo> StreamReceiver<S> {
             }
             if !self.fill(wait)? {
                 if self.start == self.end {
+                    if !self.eof {
+                        continue; // writers left: wait for the next one
+                    }
                     return Err(self.disconnected());
                 }
                 // The last line had no newline: deliver it, as `cat` would print it.
@@ -857,13 +933,26 @@ impl<S: StreamIo> StreamReceiver<S> {
             return Err(self.disconnected());
         }
         out.reserve(READ_BUF);
-        let spare = out.spare_capacity_mut();
-        let n = with_wait(&mut self.io, libc::POLLIN, wait, |io, nb| io.read(spare, nb))
-            .map_err(|e| self.err(e))?;
-        if n == 0 {
-            self.eof = true;
-            return Err(self.disconnected());
-        }
+        let n = loop {
+            let spare = out.spare_capacity_mut();
+            let first = if self.io.awaits_writer() {
+                await_writer(&mut self.io, wait, |io| io.read(spare, true))
+            } else {
+                None
+            };
+            let n = first
+                .unwrap_or_else(|| {
+                    with_wait(&mut self.io, libc::POLLIN, wait, |io, nb| io.read(spare, nb))
+                })
+                .map_err(|e| self.err(e))?;
+            if n > 0 {
+                break n;
+            }
+            if !self.io.rejoin() {
+                self.eof = true;
+                return Err(self.disconnected());
+            }
+        };
         // SAFETY: `out` was empty; by the `StreamIo` contract the read initialised the
         // first `n` bytes of its spare capacity.
         unsafe { out.set_len(n) };
@@ -906,8 +995,10 @@ impl<S: StreamIo> StreamReceiver<S> {
             Framing::Length { max } => self.recv_length(out, max, wait),
             Framing::Fixed(n) => {
                 out.clear();
-                if self.start == self.end && !self.fill_at_most(wait, self.frame_read(n))? {
-                    return Err(self.disconnected());
+                while self.start == self.end && !self.fill_at_most(wait, self.frame_read(n))? {
+                    if self.eof {
+                        return Err(self.disconnected());
+                    }
                 }
                 self.read_exact_into(out, n, wait)
             }

@@ -48,7 +48,11 @@
 //!   can fill the queue with nobody reading. Only removal ends a queue.
 //! - **Limits**: a message over `/proc/sys/kernel/msgmax` (or over the queue's byte limit,
 //!   `msg_qbytes`, which starts at `/proc/sys/kernel/msgmnb`) is refused with `TooLarge`
-//!   naming the limit; a full queue blocks, or gives `Full` without waiting.
+//!   naming the limit; a full queue blocks, or gives `Full` without waiting. A value given a
+//!   largest message ([`Builder::max_message`], `?max=N`) holds to it on both sides: it
+//!   sends nothing longer, and a receive that meets a longer message gives `TooLarge` and
+//!   leaves the message in the queue (`msgrcv` without `MSG_NOERROR` fails with `E2BIG`
+//!   and takes nothing), for a receiver with a larger limit.
 //! - **C interoperation**: a message is exactly C's `struct { long mtype; char mtext[]; }`:
 //!   the payload is the bytes after the `long`, byte for byte, so a C struct sent with
 //!   `msgsnd(id, &s, sizeof s - sizeof(long), 0)` arrives as `sizeof s - sizeof(long)` bytes
@@ -142,6 +146,9 @@ pub struct Queue {
     name: String,
     remove_on_drop: bool,
     max_message: usize,
+    /// The largest message asked for (`max=`, [`Builder::max_message`]); a receive refuses
+    /// a longer one, leaving it in the queue.
+    max_wanted: Option<usize>,
     limit_note: String,
     buf: MsgBuf,
     /// Our entry in the registry of created objects (`ipcx ls`), best effort.
@@ -215,7 +222,9 @@ impl Builder {
         self
     }
 
-    /// Accept messages of at most this many bytes (at most the system's limit).
+    /// Send and receive messages of at most this many bytes (`?max=N`; the system's limit
+    /// applies too). A receive that meets a longer message gives `TooLarge` and leaves it
+    /// in the queue for a receiver with a larger limit.
     pub fn max_message(mut self, bytes: usize) -> Builder {
         self.max_message = Some(bytes);
         self
@@ -272,6 +281,7 @@ impl Builder {
             name,
             remove_on_drop: owner,
             max_message: 0,
+            max_wanted: self.max_message,
             limit_note: String::new(),
             buf: MsgBuf::default(),
             recorded: None,
@@ -292,7 +302,7 @@ impl Builder {
                 })?;
             }
         }
-        q.compute_limit(self.max_message);
+        q.compute_limit();
         if owner {
             q.recorded =
                 Address::parse(&q.name).ok().and_then(|a| crate::registry::record(&a, "sysv-mq"));
@@ -332,11 +342,12 @@ impl Queue {
             name: format!("sysv-mq:id={id}"),
             remove_on_drop: true,
             max_message: 0,
+            max_wanted: None,
             limit_note: String::new(),
             buf: MsgBuf::default(),
             recorded: None,
         };
-        q.compute_limit(None);
+        q.compute_limit();
         Ok(q)
     }
 
@@ -349,15 +360,16 @@ impl Queue {
             name,
             remove_on_drop: false,
             max_message: 0,
+            max_wanted: None,
             limit_note: String::new(),
             buf: MsgBuf::default(),
             recorded: None,
         };
-        q.compute_limit(None);
+        q.compute_limit();
         Ok(q)
     }
 
-    fn compute_limit(&mut self, wanted: Option<usize>) {
+    fn compute_limit(&mut self) {
         let msgmax = raw::read_limit(MSGMAX_PATH).unwrap_or(8192) as usize;
         let qbytes = raw::msg_stat(self.id).map(|s| s.byte_limit as usize).ok();
         let (mut max, mut note) = (msgmax, format!("the system's limit {MSGMAX_PATH}"));
@@ -365,7 +377,7 @@ impl Queue {
             (max, note) =
                 (q, format!("this queue's byte limit (msg_qbytes, default {MSGMNB_PATH})"));
         }
-        if let Some(w) = wanted.filter(|&w| w < max) {
+        if let Some(w) = self.max_wanted.filter(|&w| w < max) {
             (max, note) = (w, "the limit set by max= on the address".to_owned());
         }
         self.max_message = max;
@@ -383,7 +395,8 @@ impl Queue {
         &self.name
     }
 
-    /// The largest message this value sends (`msgmax`, or less: see the module docs).
+    /// The largest message this value sends (`msgmax`, or less: see the module docs); with
+    /// [`Builder::max_message`], also the largest it receives.
     pub fn max_message_size(&self) -> usize {
         self.max_message
     }
@@ -419,7 +432,7 @@ impl Queue {
     #[doc(alias = "IPC_SET")]
     pub fn set_byte_limit(&mut self, bytes: u64) -> Result<()> {
         raw::msg_set_byte_limit(self.id, bytes).map_err(|e| self.io_error("set byte limit", e))?;
-        self.compute_limit(None);
+        self.compute_limit();
         Ok(())
     }
 
@@ -517,6 +530,8 @@ impl Queue {
         sel.check(&self.name)?;
         let (msgtyp, flags) = sel.to_raw();
         let id = self.id;
+        // Exactly max= bytes at most (the buffer's room is counted in whole words).
+        self.buf.limit_receive(self.max_wanted);
         loop {
             let b = &mut self.buf;
             // A wait first tries without waiting a few times (`sys::spin_tries`): a reply
@@ -568,11 +583,20 @@ impl Queue {
                     return Ok(self.buf.mtype());
                 }
                 Err(Errno(libc::E2BIG)) => {
-                    // msgmax was raised after this queue was opened: grow and retry (the
-                    // message stays in the queue on E2BIG).
-                    let now = raw::read_limit(MSGMAX_PATH).unwrap_or(0) as usize;
+                    // The selected message is longer than the buffer, and stays in the queue
+                    // (no MSG_NOERROR). Longer than the max= asked for: refuse it. Else
+                    // msgmax was raised after this queue was opened: grow (never past the
+                    // max= asked for) and retry.
                     let cap = self.buf.capacity();
-                    self.buf.reserve(now.max(cap.saturating_mul(2)));
+                    if let Some(limit) = self.max_wanted.filter(|&l| cap >= l) {
+                        return Err(self.too_long_to_receive(sel, limit));
+                    }
+                    let now = raw::read_limit(MSGMAX_PATH).unwrap_or(0) as usize;
+                    let mut grow = now.max(cap.saturating_mul(2)).max(cap.saturating_add(1));
+                    if let Some(limit) = self.max_wanted {
+                        grow = grow.min(limit);
+                    }
+                    self.buf.reserve(grow);
                 }
                 Err(Errno(libc::ENOMSG)) => {
                     return Err(Error::new(
@@ -593,6 +617,20 @@ impl Queue {
                 Err(e) => return Err(self.io_error("recv", e)),
             }
         }
+    }
+
+    /// The error of a receive that met a message longer than `limit` (left in the queue).
+    fn too_long_to_receive(&self, sel: Selector, limit: usize) -> Error {
+        let msgmax = raw::read_limit(MSGMAX_PATH)
+            .map_or_else(|| "the system's limit".to_owned(), |m| format!("{m} bytes"));
+        Error::too_large(
+            "recv",
+            &self.name,
+            limit as u64,
+            format!(
+                "the next message selected by {sel:?} is longer than this receiver's limit of {limit} bytes (max= on the address, or Builder::max_message); System V does not tell its exact size. It is left in the queue, where it stays first for this selector: receive it with a larger max= (at most {MSGMAX_PATH}, now {msgmax})"
+            ),
+        )
     }
 
     /// Receive, blocking until a selected message comes; returns its type.

@@ -28,6 +28,7 @@ pub mod ops;
 pub mod process;
 pub mod sigbus;
 pub mod socket;
+pub mod terminate;
 
 /// A raw `errno` value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

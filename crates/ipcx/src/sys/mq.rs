@@ -136,6 +136,8 @@ pub fn msg_set_byte_limit(id: i32, bytes: u64) -> SysResult<()> {
 #[derive(Debug, Default)]
 pub struct MsgBuf {
     words: Vec<libc::c_long>,
+    /// The longest payload [`msgrcv`] takes (`None`: the capacity).
+    limit: Option<usize>,
 }
 
 const LONG: usize = std::mem::size_of::<libc::c_long>();
@@ -154,6 +156,12 @@ impl MsgBuf {
         if self.words.len() < words {
             self.words.resize(words, 0);
         }
+    }
+
+    /// Take at most `limit` payload bytes in [`msgrcv`] (a longer message gets `E2BIG`
+    /// and stays queued), even where the capacity, counted in whole words, is more.
+    pub fn limit_receive(&mut self, limit: Option<usize>) {
+        self.limit = limit;
     }
 
     /// The payload room, in bytes.
@@ -205,13 +213,13 @@ pub fn msgsnd(id: i32, buf: &MsgBuf, len: usize, flags: i32) -> SysResult<()> {
     }
 }
 
-/// `msgrcv(2)` into `buf` (up to its capacity), once (no `EINTR` retry); returns the
-/// payload length; the type is `buf.mtype()`.
+/// `msgrcv(2)` into `buf` (up to its capacity, or its receive limit if smaller), once (no
+/// `EINTR` retry); returns the payload length; the type is `buf.mtype()`.
 pub fn msgrcv(id: i32, buf: &mut MsgBuf, msgtyp: i64, flags: i32) -> SysResult<usize> {
-    let cap = buf.capacity();
     if buf.words.is_empty() {
         buf.reserve(0);
     }
+    let cap = buf.limit.map_or(buf.capacity(), |l| l.min(buf.capacity()));
     // SAFETY: `buf.words` has room for the type and `cap` payload bytes.
     let r = unsafe {
         libc::msgrcv(id, buf.words.as_mut_ptr().cast(), cap, msgtyp as libc::c_long, flags)
