@@ -271,8 +271,12 @@ fn send(a: SendArgs) -> Result<()> {
     let wait = ipcx::Wait::from_option(a.timeout);
     let mut tx = ipcx::open_sender_with(addr, &opts)?;
     if !a.messages.is_empty() {
-        for m in &a.messages {
-            tx.send_wait(m.as_bytes(), wait)?;
+        let n = a.messages.len();
+        for (i, m) in a.messages.iter().enumerate() {
+            tx.send_wait(m.as_bytes(), wait).with_context(|| {
+                let rest = if i + 1 < n { "; the ones after it were not sent" } else { "" };
+                format!("message {} of {n} not sent ({i} sent before it{rest})", i + 1)
+            })?;
         }
         return Ok(());
     }
@@ -354,6 +358,10 @@ fn recv(a: RecvArgs) -> Result<()> {
         bail!("--show-priority is for POSIX queues (posix-mq:), not {scheme}: addresses");
     }
     let mut rx = ipcx::open_receiver_with(&addr, &opts)?;
+    if let ipcx::address::Target::Tcp(_, 0) = ipcx::Address::parse(&addr)?.target() {
+        // Port 0: the kernel picked one, which clients need to know.
+        err_line(format_args!("ipcx recv: listening on {}", rx.address()));
+    }
     let mut out = io::Output::new(output);
     let mut buf = Vec::new();
     let mut got = 0u64;

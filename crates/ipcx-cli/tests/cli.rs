@@ -214,6 +214,30 @@ fn errors_name_the_likely_cause() {
 }
 
 #[test]
+fn send_says_which_message_failed_and_what_was_sent() {
+    let dir = TestDir::new("cli");
+    let f = dir.join("f");
+    let addr = format!("fifo:{}", f.display());
+    let mut rx =
+        spawn(ipcx().args(["recv", &addr, "--create", "--count", "1", "--timeout", "20s"]));
+    wait_for_fifo(&f);
+    let big = "a".repeat(9000);
+    let o = run(ipcx().args(["send", &addr, "ok1", &big, "ok3"]));
+    expect_error(&o, "message 2 of 3 not sent (1 sent before it; the ones after it were not sent)");
+    let out = rx.wait_within(Duration::from_secs(30));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok1\n");
+}
+
+#[test]
+fn a_tcp_server_on_port_0_says_which_port_it_got() {
+    let o = run(ipcx().args(["recv", "tcp:127.0.0.1:0", "--listen", "--timeout", "200ms"]));
+    let e = stderr(&o);
+    let line = e.lines().find(|l| l.starts_with("ipcx recv: listening on tcp:127.0.0.1:"));
+    let port: u16 = line.and_then(|l| l.rsplit(':').next()).and_then(|p| p.parse().ok()).unwrap();
+    assert_ne!(port, 0, "{e}");
+}
+
+#[test]
 fn recv_without_count_ends_when_the_writer_closes() {
     let dir = TestDir::new("cli");
     let f = dir.join("f");

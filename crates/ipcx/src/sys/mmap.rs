@@ -266,13 +266,13 @@ pub fn flock_exclusive(fd: BorrowedFd<'_>, nonblocking: bool) -> SysResult<()> {
     retry_eintr(|| unsafe { libc::flock(fd.as_raw_fd(), op) } as isize).map(drop)
 }
 
-/// `mkdir(2)` then `chmod(2)`, so the mode is exact whatever the umask.
+/// `mkdir(2)` then a `chmod` that does not follow a symbolic link, so the mode is exact
+/// whatever the umask.
 pub fn mkdir(path: &Path, mode: u32) -> SysResult<()> {
     let c = cpath(path)?;
     // SAFETY: `c` is a NUL-terminated path alive for the call.
     cvt(unsafe { libc::mkdir(c.as_ptr(), 0o700 & mode as libc::mode_t) })?;
-    // SAFETY: as above.
-    cvt(unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) }).map(drop)
+    super::chmod_nofollow(path, mode)
 }
 
 /// Block while the shared word still holds `expected`, until woken or `deadline`

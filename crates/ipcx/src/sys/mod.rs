@@ -330,14 +330,26 @@ pub fn open(path: &Path, flags: i32, mode: u32) -> SysResult<OwnedFd> {
     }
 }
 
-/// `mkfifo(3)` then `chmod(2)`, so the mode is exact whatever the umask.
+/// `mkfifo(3)` then a `chmod` that does not follow a symbolic link, so the mode is exact
+/// whatever the umask.
 pub fn mkfifo(path: &Path, mode: u32) -> SysResult<()> {
     let c = cpath(path)?;
     // SAFETY: `c` is a NUL-terminated path alive for the call.
     cvt(unsafe { libc::mkfifo(c.as_ptr(), 0o600 & mode as libc::mode_t) })?;
-    // SAFETY: as above.
-    cvt(unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) })?;
-    Ok(())
+    chmod_nofollow(path, mode)
+}
+
+/// Set `path`'s mode without following a symbolic link at its end (`fchmodat` with
+/// `AT_SYMLINK_NOFOLLOW`; `EOPNOTSUPP` if the path is a link). Used right after creating
+/// a FIFO, socket or directory: were the new object replaced by a link in between, a
+/// plain `chmod` would change the mode of whatever the link points to.
+pub fn chmod_nofollow(path: &Path, mode: u32) -> SysResult<()> {
+    let c = cpath(path)?;
+    // SAFETY: `c` is a NUL-terminated path alive for the call.
+    cvt(unsafe {
+        libc::fchmodat(libc::AT_FDCWD, c.as_ptr(), mode as libc::mode_t, libc::AT_SYMLINK_NOFOLLOW)
+    })
+    .map(drop)
 }
 
 /// `unlink(2)`.
@@ -554,6 +566,30 @@ pub fn poll_many(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> SysResu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The mode set right after creating an object never passes through a symbolic link
+    /// that replaced it: the link is refused and its target keeps its mode.
+    #[test]
+    fn chmod_nofollow_refuses_a_symbolic_link_and_leaves_its_target_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ipcx-chmod-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let target = dir.join("target");
+        std::fs::write(&target, b"x").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let r = chmod_nofollow(&link, 0o666);
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        let fifo = dir.join("fifo");
+        let made = mkfifo(&fifo, 0o640)
+            .map(|()| std::fs::symlink_metadata(&fifo).unwrap().permissions().mode() & 0o777);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(r.is_err(), "a link must be refused");
+        assert_eq!(mode, 0o600, "the link's target kept its mode");
+        assert_eq!(made, Ok(0o640), "a FIFO still gets its exact mode");
+    }
 
     /// Every length around the piece size, at every offset within an 8-byte word: each
     /// byte lands where a plain copy puts it, and nothing beyond the range is touched.

@@ -299,11 +299,9 @@ pub fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> SysResult<()> {
     cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) }).map(drop)
 }
 
-/// `chmod(2)`.
+/// `chmod(2)`, not following a symbolic link at the end ([`super::chmod_nofollow`]).
 pub fn chmod(path: &Path, mode: u32) -> SysResult<()> {
-    let c = super::cpath(path)?;
-    // SAFETY: `c` is a NUL-terminated path alive for the call.
-    cvt(unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) }).map(drop)
+    super::chmod_nofollow(path, mode)
 }
 
 /// `shutdown(2)`.
