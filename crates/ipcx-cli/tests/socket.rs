@@ -111,7 +111,13 @@ fn recv_listen_serves_several_clients_and_removes_its_socket() {
     // Nobody listens now: a clear error.
     let o = ipcx().args(["send", &a, "x"]).output().unwrap();
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no server is listening"));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("no server is listening") && e.contains("give the client a time-out"));
+    // A client that waited already is not told to wait.
+    let o = ipcx().args(["send", &a, "x", "--timeout", "100ms"]).output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("tried for") && e.contains("or wait longer"), "{e}");
+    assert!(!e.contains("give the client a time-out"), "{e}");
 }
 
 #[test]

@@ -417,7 +417,7 @@ impl Queue {
                 ErrorKind::TimedOut,
                 "send",
                 &self.object,
-                "the queue stayed full until the deadline",
+                "the queue stayed full until the deadline: no receiver took a message in time; start one, or give the send a longer time-out",
             ),
             (libc::EBADF, _) => Error::new(
                 ErrorKind::PermissionDenied,

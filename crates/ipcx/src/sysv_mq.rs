@@ -497,7 +497,7 @@ impl Queue {
                 ErrorKind::TimedOut,
                 "send",
                 &self.name,
-                "the queue stayed full until the deadline",
+                "the queue stayed full until the deadline: no receiver took a message in time; start one, or give the send a longer time-out",
             ),
             _ => self.io_error("send", e),
         })

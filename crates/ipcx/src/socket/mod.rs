@@ -1085,8 +1085,11 @@ fn connect_within(
 
 fn connect_error(name: &str, e: i32, timeout: Option<Duration>) -> Error {
     let tried = timeout.map(|t| format!(" (tried for {t:?})")).unwrap_or_default();
-    let start =
-        "start one (ipcx recv ADDRESS --listen), or give the client a time-out to wait for it";
+    let start = if timeout.is_some() {
+        "start one (ipcx recv ADDRESS --listen), or wait longer for it"
+    } else {
+        "start one (ipcx recv ADDRESS --listen), or give the client a time-out to wait for it"
+    };
     match e {
         libc::ECONNREFUSED => Error::new(
             ErrorKind::NotFound,
