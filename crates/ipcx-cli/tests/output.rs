@@ -198,3 +198,27 @@ fn demo_pipe_names_the_system_call_the_child_used() {
     assert!(!out.contains("writev"), "{out}");
     assert!(out.contains("its 4-byte header and payload together in one write(2)"), "{out}");
 }
+
+#[test]
+fn bench_reports_a_full_or_closed_output_without_a_panic() {
+    let dir = TestDir::new("out-bench");
+    let bench = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ipcx"));
+        c.args(["bench", "--quick", "--sizes", "64", "--lanes", "pipe", "--reps", "1"])
+            .args(["--budget-ms", "20"])
+            .env("TMPDIR", dir.path())
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    // A full output fails at the header, before any measurement.
+    if let Some(full) = dev_full() {
+        let (_, o) = run_with_stdout(&mut bench(), full);
+        assert_one_line_error("bench > /dev/full", &o);
+    }
+    // A reader that left: the run ends quietly, as `cat` would.
+    let (_, o) = run_with_stdout(&mut bench(), closed_pipe());
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "bench | (closed): {}", stderr(&o));
+    assert_eq!(dir_names(dir.path()), Vec::<String>::new(), "bench left files in $TMPDIR");
+}

@@ -65,15 +65,19 @@ fn report_fsync_rate(dir: &Path) {
             }
             Ok((n, t.elapsed().as_secs_f64()))
         };
-        match run() {
-            Ok((n, secs)) => println!(
+        // A closed output is reported when the tables are written; not here.
+        use std::io::Write as _;
+        let mut out = crate::io::stdout();
+        let _ = match run() {
+            Ok((n, secs)) => writeln!(
+                out,
                 "mmap-log-sync: this disk does {:.0} fsync/s ({n} fdatasync of a 4 KiB file in {}, {:.1} µs each); every-message durability cannot go faster",
                 f64::from(n) / secs,
                 dir.display(),
                 secs * 1e6 / f64::from(n)
             ),
-            Err(e) => println!("mmap-log-sync: could not measure the fsync rate: {e}"),
-        }
+            Err(e) => writeln!(out, "mmap-log-sync: could not measure the fsync rate: {e}"),
+        };
         let _ = std::fs::remove_file(&p);
     });
 }

@@ -11,7 +11,7 @@
 //! [`LaneResult`]s.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -571,16 +571,21 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // Describe the machine before pinning narrows this process to one CPU.
     let m = machine();
     let pinning = pin();
-    println!("ipcx bench: {} ({} cores allowed), Linux {}", m.cpu, m.cores, m.kernel);
-    println!(
+    // Written with errors checked, not println!: a closed output (`| head`) or a full
+    // disk ends the run with an error instead of a panic.
+    let mut out = crate::io::stdout();
+    writeln!(out, "ipcx bench: {} ({} cores allowed), Linux {}", m.cpu, m.cores, m.kernel)?;
+    writeln!(
+        out,
         "limits: {}",
         m.limits
             .iter()
             .map(|(k, v)| format!("{}={v}", k.rsplit('/').next().unwrap_or(k)))
             .collect::<Vec<_>>()
             .join(" ")
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "method: two processes, {}; {} warm-up, then {} per measurement; {} repetition(s) \
          per figure, taken in turns across the lanes (every other round in reverse), median shown \
          with [min-max] spread; \
@@ -590,7 +595,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         units::fmt_ns(warmup.as_nanos() as f64),
         units::fmt_ns(budget.as_nanos() as f64),
         reps
-    );
+    )?;
+    out.flush()?;
+    drop(out); // not locked while the lanes run (a lane's setup may print)
     let dir = std::env::temp_dir().join(format!("ipcx-bench-{}", std::process::id()));
     std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut progress = Progress::new(lanes.len() * args.sizes.len() * 2 * reps);
@@ -600,29 +607,31 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     let results = result?;
     let ratios = ratios(&results);
-    report::print_tables(&results, &ratios, &args.sizes);
+    let mut out = crate::io::stdout();
+    report::print_tables(&mut out, &results, &ratios, &args.sizes)?;
     let recommendations = report::recommendations(&results, &args.sizes);
-    println!();
+    writeln!(out)?;
     for r in &recommendations {
-        println!("{r}");
+        writeln!(out, "{r}")?;
     }
     let targets = targets(&results);
     if !targets.is_empty() {
-        println!("\nagainst the hardware limits (median of per-repetition ratios):");
+        writeln!(out, "\nagainst the hardware limits (median of per-repetition ratios):")?;
         for t in &targets {
-            println!(
+            writeln!(
+                out,
                 "  {:>6}  {:<45} {:>6.2}x  (target {}: {})",
                 units::fmt_size(t.size),
                 t.what,
                 t.ratio,
                 t.target,
                 if t.met { "met" } else { "MISSED" }
-            );
+            )?;
         }
     }
     if let Some(p) = &args.svg {
         svg::draw(p, &results, &args.sizes)?;
-        println!("charts drawn to {}", p.display());
+        writeln!(out, "charts drawn to {}", p.display())?;
     }
     if let Some(p) = &args.json {
         let report = Report {
@@ -647,7 +656,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         };
         let f = File::create(p).with_context(|| format!("writing {}", p.display()))?;
         serde_json::to_writer_pretty(f, &report)?;
-        println!("figures written to {}", p.display());
+        writeln!(out, "figures written to {}", p.display())?;
     }
     Ok(())
 }

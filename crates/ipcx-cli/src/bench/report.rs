@@ -109,11 +109,17 @@ pub fn classic(name: &str) -> Classic {
 
 /// One table per size. Every figure printed comes from the same `LaneResult` fields the
 /// JSON report holds, formatted with [`fmt_ns`], [`fmt_rate`] and one decimal for MB/s.
-pub fn print_tables(results: &[LaneResult], ratios: &[Ratio], sizes: &[usize]) {
+pub fn print_tables(
+    out: &mut impl std::io::Write,
+    results: &[LaneResult],
+    ratios: &[Ratio],
+    sizes: &[usize],
+) -> std::io::Result<()> {
     for &size in sizes {
-        println!();
-        println!("== {} messages ==", fmt_size(size));
-        println!(
+        writeln!(out)?;
+        writeln!(out, "== {} messages ==", fmt_size(size))?;
+        writeln!(
+            out,
             "{:<15} {:<14} {:<7} {:<12} {:<9} {:<4} {:>9} {:>21} {:>9} {:>9} {:>9} {:>8} {:>19} {:>8} {:>9} {:>7} {:>7}  when to use",
             "mechanism",
             "medium",
@@ -132,7 +138,7 @@ pub fn print_tables(results: &[LaneResult], ratios: &[Ratio], sizes: &[usize]) {
             "cpu tx/rx",
             "lat/raw",
             "thr/raw",
-        );
+        )?;
         for r in results.iter().filter(|r| r.size == size) {
             let cl = &r.classic;
             let (medium, unit, dir, reach, when) = if r.implementation == "ipcx" {
@@ -145,14 +151,15 @@ pub fn print_tables(results: &[LaneResult], ratios: &[Ratio], sizes: &[usize]) {
                 r.mechanism, medium, unit, dir, reach, r.implementation
             );
             if let Some(why) = &r.skipped {
-                println!("{head} skipped: {}", why.replace('\n', " "));
+                writeln!(out, "{head} skipped: {}", why.replace('\n', " "))?;
                 continue;
             }
             let ratio = ratios
                 .iter()
                 .find(|x| x.mechanism == r.mechanism && x.size == size)
                 .filter(|_| r.implementation == "ipcx");
-            println!(
+            writeln!(
+                out,
                 "{head} {:>9} {:>21} {:>9} {:>9} {:>9} {:>8} {:>19} {:>8.1} {:>9} {:>7} {:>7}  {}",
                 fmt_ns(r.p50_ns),
                 format!("[{}-{}]", fmt_ns(r.p50_spread_ns.0), fmt_ns(r.p50_spread_ns.1)),
@@ -170,9 +177,10 @@ pub fn print_tables(results: &[LaneResult], ratios: &[Ratio], sizes: &[usize]) {
                 ratio.map_or(String::new(), |x| format!("{:.2}x", x.latency_ratio)),
                 ratio.map_or(String::new(), |x| format!("{:.2}x", x.throughput_ratio)),
                 when
-            );
+            )?;
         }
     }
+    Ok(())
 }
 
 /// What to pick, from the measured figures: per size, the lowest median round trip, the
