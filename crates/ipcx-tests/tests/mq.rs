@@ -340,7 +340,7 @@ fn sysv_receiver_refuses_a_message_over_its_max_and_leaves_it_in_the_queue() {
         let e = small.try_recv().err_of();
         assert_eq!((e.kind(), e.limit()), (ErrorKind::TooLarge, Some(10)), "{e}");
         let s = e.to_string();
-        assert!(s.contains(&addr), "names the queue: {s}");
+        assert!(s.contains(&format!("sysv-mq:{:#x}?max=10", key as u32)), "names the queue: {s}");
         assert!(s.contains("limit of 10 bytes") && s.contains("left in the queue"), "{s}");
         assert!(s.contains("larger max="), "says what to do: {s}");
     }

@@ -398,7 +398,7 @@ impl fmt::Display for Address {
             Target::Pipe(PipeEnd::Fd(n)) => write!(f, "fd={n}")?,
             Target::Fifo(p) | Target::Mmap(p) => write!(f, "{}", p.display())?,
             Target::SysvMq(k) | Target::SysvShm(k) => match k {
-                SysvKey::Key(n) => write!(f, "{n}")?,
+                SysvKey::Key(n) => write!(f, "{:#x}", *n as u32)?,
                 SysvKey::Ftok(p, _) => write!(f, "{}", p.display())?,
             },
             Target::PosixMq(n) | Target::Shm(n) => f.write_str(n)?,
@@ -547,12 +547,12 @@ mod tests {
             "pipe:fd=5",
             "fifo:/tmp/f",
             "fifo:/tmp/f?mode=640&framing=fixed:80",
-            "sysv-mq:1234?type=4",
+            "sysv-mq:0x4d2?type=4",
             "sysv-mq:/tmp?proj=65",
             "posix-mq:/jobs?prio=7",
             "posix-mq:/jobs?maxmsg=10&msgsize=1024",
             "shm:/ring",
-            "sysv-shm:77",
+            "sysv-shm:0x4d",
             "mmap:/var/tmp/events.log?sync=always",
             "unix:/tmp/s.sock",
             "unix:@svc",
@@ -568,6 +568,12 @@ mod tests {
             Address::parse("sysv-mq:0x4d2").unwrap().target(),
             &Target::SysvMq(SysvKey::Key(1234))
         );
+        // Keys print in hex, as ipcs(1) shows them, whichever way they were written; a key
+        // over 0x7fffffff (a negative key_t) prints unsigned and parses back the same.
+        assert_eq!(Address::parse("sysv-mq:1234").unwrap().to_string(), "sysv-mq:0x4d2");
+        let high = Address::parse("sysv-mq:0xfffffffe").unwrap();
+        assert_eq!(high.target(), &Target::SysvMq(SysvKey::Key(-2)));
+        assert_eq!(high.to_string(), "sysv-mq:0xfffffffe");
     }
 
     #[test]
