@@ -615,3 +615,24 @@ fn sysv_byte_limit_above_msgmnb_needs_privilege_and_leaves_nothing_when_refused(
     }
     assert!(!sysv_exists(key), "queue left behind");
 }
+
+#[test]
+fn posix_sizes_that_do_not_match_an_existing_queue_are_refused() {
+    let name = pname();
+    // The creator owns the queue: removed when `q` drops, even if an assert fails.
+    let q = posix_mq::Queue::builder(&name).max_messages(4).message_size(1000).create().unwrap();
+    let e = ipcx::open_receiver(&format!("posix-mq:{name}?msgsize=100")).err_of();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    let s = e.to_string();
+    assert!(
+        s.contains("maxmsg=4 and msgsize=1000") && s.contains("not the msgsize=100 asked"),
+        "{s}"
+    );
+    let e = ipcx::open_sender(&format!("posix-mq:{name}?maxmsg=5&msgsize=1000")).err_of();
+    assert!(e.to_string().contains("not the maxmsg=5 and msgsize=1000 asked"), "{e}");
+    // Matching sizes, or none, open it as it is.
+    assert!(ipcx::open_sender(&format!("posix-mq:{name}?maxmsg=4&msgsize=1000")).is_ok());
+    assert!(ipcx::open_receiver(&format!("posix-mq:{name}")).is_ok());
+    drop(q);
+    assert!(!posix_mq::Queue::exists(&name).unwrap());
+}

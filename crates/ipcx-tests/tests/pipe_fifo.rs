@@ -301,3 +301,29 @@ fn receiving_leaves_the_fifo_access_time_alone() {
     assert!(md.mtime() > 1_000_000_000, "the writes moved the modification time");
     assert_eq!(md.atime(), 1_000_000_000, "a receive changed the FIFO's access time");
 }
+
+#[test]
+fn a_descriptor_open_the_wrong_way_is_refused_at_open_and_left_open() {
+    use std::os::fd::AsRawFd;
+    let (r, w) = ipcx::pipe::pipe_fds().unwrap();
+    let e = ipcx::open_receiver(&format!("pipe:fd={}", w.as_raw_fd())).err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("open for writing only"), "{e}");
+    let e = ipcx::open_sender(&format!("pipe:fd={}", r.as_raw_fd())).err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("open for reading only"), "{e}");
+    // Both descriptors are still open and work: the refusal did not close them.
+    let mut tx = ipcx::pipe::PipeSender::new(
+        ipcx::frame::FdStream::new(ipcx::frame::FdHolder::Owned(w)).unwrap(),
+        Framing::default(),
+        "pipe:w",
+        1 << 20,
+    );
+    let mut rx = ipcx::pipe::PipeReceiver::new(
+        ipcx::frame::FdStream::new(ipcx::frame::FdHolder::Owned(r)).unwrap(),
+        Framing::default(),
+        "pipe:r",
+    );
+    tx.send(b"still open").unwrap();
+    assert_eq!(rx.recv().unwrap(), b"still open");
+}

@@ -504,3 +504,32 @@ fn typed_repr_c_values_cross_mappings() {
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("outside the segment"), "{e}");
 }
+
+/// Unlinks a named ring when dropped, so a failed test leaves nothing in /dev/shm.
+struct Unlink(String);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(dev_shm(&self.0));
+    }
+}
+
+#[test]
+fn a_kept_ring_serves_new_peers_after_earlier_ones_left() {
+    let name = shm_name();
+    let _g = Unlink(name.clone());
+    let addr = format!("shm:{name}");
+    // A reader makes the ring, keeps it, and leaves cleanly.
+    drop(ipcx::open_receiver_with(&addr, &OpenOptions::new().create(true).keep(true)).unwrap());
+    // A later writer (another process) is not told that reader is gone: its message waits.
+    finish(spawn(peer().args(["send", &addr, "text:waiting"])), "first writer");
+    // A later reader takes it, and then waits for the next writer rather than ending.
+    let mut rx = ipcx::open_receiver(&addr).unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), b"waiting");
+    let late = spawn(peer().args(["send", &addr, "text:late"]));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), b"late");
+    finish(late, "second writer");
+    // Within a session a writer's leaving still ends the stream.
+    let e = rx.recv_timeout(Duration::from_secs(10)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Disconnected, "{e}");
+}

@@ -250,7 +250,8 @@ pub type BoxReceiver = Box<dyn Receiver + Send>;
 #[non_exhaustive]
 pub struct OpenOptions {
     /// Create the object if it does not exist (and remove it when the end is dropped,
-    /// unless `keep`).
+    /// unless `keep`; a durable log, `mmap:`, is never removed: it outlives its ends by
+    /// design).
     pub create: bool,
     /// Leave a created object in place when the end is dropped.
     pub keep: bool,
@@ -265,7 +266,8 @@ impl OpenOptions {
     pub fn new() -> OpenOptions {
         OpenOptions::default()
     }
-    /// Create the object if it is missing.
+    /// Create the object if it is missing (removed again when the end is dropped, unless
+    /// [`OpenOptions::keep`]; a durable log, `mmap:`, stays).
     pub fn create(mut self, yes: bool) -> OpenOptions {
         self.create = yes;
         self

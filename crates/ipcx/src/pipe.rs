@@ -266,7 +266,7 @@ fn spawn_err(cmd: &Command, e: std::io::Error) -> Error {
     Error::new(kind, "spawn", prog, e.to_string())
 }
 
-fn inherited(end: &PipeEnd, addr: &Address, op: &'static str) -> Result<FdHolder> {
+fn inherited(end: &PipeEnd, addr: &Address, op: &'static str, reading: bool) -> Result<FdHolder> {
     let name = addr.to_string();
     let not_open = |fd: RawFd| {
         Error::new(
@@ -276,12 +276,35 @@ fn inherited(end: &PipeEnd, addr: &Address, op: &'static str) -> Result<FdHolder
             format!("descriptor {fd} is not open in this process; the parent must hand it over (ipcx::pipe::spawn_to_child / spawn_from_child)"),
         )
     };
-    match *end {
-        PipeEnd::Stdin => sys::std_fd(0).map(FdHolder::Std).map_err(|_| not_open(0)),
-        PipeEnd::Stdout => sys::std_fd(1).map(FdHolder::Std).map_err(|_| not_open(1)),
-        PipeEnd::Fd(n) if n <= 2 => sys::std_fd(n).map(FdHolder::Std).map_err(|_| not_open(n)),
-        PipeEnd::Fd(n) => sys::adopt_fd(n).map(FdHolder::Owned).map_err(|_| not_open(n)),
+    let (fd, held) = match *end {
+        PipeEnd::Stdin => (0, sys::std_fd(0).map(FdHolder::Std).map_err(|_| not_open(0))?),
+        PipeEnd::Stdout => (1, sys::std_fd(1).map(FdHolder::Std).map_err(|_| not_open(1))?),
+        PipeEnd::Fd(n) if n <= 2 => {
+            (n, sys::std_fd(n).map(FdHolder::Std).map_err(|_| not_open(n))?)
+        }
+        PipeEnd::Fd(n) => (n, sys::adopt_fd(n).map(FdHolder::Owned).map_err(|_| not_open(n))?),
+    };
+    // A descriptor open the wrong way would fail at the first message with EBADF: say so
+    // now. (An unreadable mode leaves the check to the first call.)
+    let mode = sys::status_flags(held.as_fd()).map(|f| f & libc::O_ACCMODE);
+    let wrong = match (mode, reading) {
+        (Ok(libc::O_WRONLY), true) => Some("open for writing only; a receiver reads"),
+        (Ok(libc::O_RDONLY), false) => Some("open for reading only; a sender writes"),
+        _ => None,
+    };
+    if let Some(why) = wrong {
+        if let FdHolder::Owned(o) = held {
+            // Not ours after all: leave the descriptor open for its owner.
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(o);
+        }
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            op,
+            &name,
+            format!("descriptor {fd} is {why}; hand over the other end of the pipe"),
+        ));
     }
+    Ok(held)
 }
 
 /// Open an inherited pipe end for sending (`pipe:stdout`, `pipe:fd=N`).
@@ -296,7 +319,7 @@ pub fn open_sender(end: &PipeEnd, framing: Framing, addr: &Address) -> Result<Pi
             "pipe:stdin is for receiving; send to pipe:stdout or pipe:fd=N",
         ));
     }
-    sender_on(inherited(end, addr, "open")?, framing, addr.to_string())
+    sender_on(inherited(end, addr, "open", false)?, framing, addr.to_string())
 }
 
 /// Open an inherited pipe end for receiving (`pipe:stdin`, `pipe:fd=N`).
@@ -309,7 +332,7 @@ pub fn open_receiver(end: &PipeEnd, framing: Framing, addr: &Address) -> Result<
             "pipe:stdout is for sending; receive from pipe:stdin or pipe:fd=N",
         ));
     }
-    receiver_on(inherited(end, addr, "open")?, framing, addr.to_string())
+    receiver_on(inherited(end, addr, "open", true)?, framing, addr.to_string())
 }
 
 /// The kernel buffer of a pipe end, in bytes (`F_GETPIPE_SZ`).

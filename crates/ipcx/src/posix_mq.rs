@@ -249,7 +249,29 @@ impl Builder {
         let c = check_name(&self.name, "open")?;
         let o = obj(&self.name);
         let fd = raw::mq_open(&c, self.flags(), 0, None).map_err(|e| queue_error("open", &o, e))?;
-        Queue::finish(fd, self.name.clone(), o, false)
+        let q = Queue::finish(fd, self.name.clone(), o, false)?;
+        // The sizes asked for are a created queue's; an existing queue of other sizes would
+        // take messages, or refuse them, against what the caller expects.
+        let (has_m, has_s) = (q.max_messages() as u64, q.message_size() as u64);
+        let differs = self.max_messages.is_some_and(|m| m != has_m)
+            || self.message_size.is_some_and(|s| s != has_s);
+        if differs {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "open",
+                &q.object,
+                format!(
+                    "the queue exists with maxmsg={has_m} and msgsize={has_s}, not the {} asked for; drop maxmsg=/msgsize= to use it as it is, or remove it first (ipcx rm --force {})",
+                    [self.max_messages.map(|m| format!("maxmsg={m}")), self.message_size.map(|s| format!("msgsize={s}"))]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                    q.object
+                ),
+            ));
+        }
+        Ok(q)
     }
 
     /// Open the queue, creating it (and then owning it) if it is missing.

@@ -583,6 +583,20 @@ impl End {
         }
         let closed = region.u32_at(OFF_CLOSED).map_err(|a| access(&object, op, a))?;
         closed.fetch_and(!side.closed_bit(), SeqCst);
+        // A peer that is not attached now (it left, or its process died) has not come yet
+        // as far as this end is concerned: on a kept ring, an earlier session's peer
+        // leaving is not this end's `Disconnected`. So free a dead peer's slot and clear
+        // the closed bit of a peer whose slot is free; then this end waits for a peer as
+        // on a new ring. (A peer that attaches meanwhile clears its own bit anyway; one
+        // that leaves meanwhile sets it again after freeing its slot.)
+        let peer = region.u64_at(side.peer().owner_off()).map_err(|a| access(&object, op, a))?;
+        let p = peer.load(Acquire);
+        if p != 0 && check_peer && !owner_alive(p) {
+            let _ = peer.compare_exchange(p, 0, AcqRel, Acquire);
+        }
+        if peer.load(Acquire) == 0 {
+            closed.fetch_and(!side.peer().closed_bit(), SeqCst);
+        }
         Ok(End {
             region,
             cap,
