@@ -378,6 +378,10 @@ fn recv(a: RecvArgs) -> Result<()> {
             }
             Err(e) if e.kind() == ErrorKind::Disconnected && a.count.is_none() => break,
             Err(e) if e.kind() == ErrorKind::Incomplete => warn_incomplete("recv", &e),
+            // A persistent FIFO reader gets back in step when the bad frame's writers leave.
+            Err(e) if persist && scheme == "fifo" && e.kind() == ErrorKind::TooLarge => {
+                warn_incomplete("recv", &e)
+            }
             // A log without --follow: its end is the end of the output.
             Err(e) if e.kind() == ErrorKind::WouldBlock && stop_at_end => break,
             Err(e) if e.kind() == ErrorKind::TimedOut => {
@@ -421,6 +425,7 @@ fn relay(a: RelayArgs) -> Result<()> {
         ipcx::OpenOptions::new().create(a.create || is_socket(&a.from)?).persist(a.persist);
     let mut rx = ipcx::open_receiver_with(&a.from, &from_opts)
         .with_context(|| format!("opening {} to relay from", a.from))?;
+    let from_fifo = ipcx::Address::parse(&a.from)?.scheme() == "fifo";
     let mut buf = Vec::new();
     let mut moved = 0u64;
     loop {
@@ -437,6 +442,9 @@ fn relay(a: RelayArgs) -> Result<()> {
                 moved += 1;
             }
             Err(e) if e.kind() == ErrorKind::Incomplete => warn_incomplete("relay", &e),
+            Err(e) if a.persist && from_fifo && e.kind() == ErrorKind::TooLarge => {
+                warn_incomplete("relay", &e)
+            }
             Err(e) if e.kind() == ErrorKind::Disconnected => {
                 err_line(format_args!(
                     "ipcx relay: {} ended; {moved} message(s) sent to {}",

@@ -108,6 +108,28 @@ fn recv_with_count_drops_a_message_a_departed_writer_cut_and_goes_on() {
 }
 
 #[test]
+fn recv_with_count_outlasts_a_writer_that_sends_a_bad_header() {
+    let dir = TestDir::new("cli");
+    let f = dir.join("f");
+    let addr = format!("fifo:{}", f.display());
+    let mut rx =
+        spawn(ipcx().args(["recv", &addr, "--create", "--count", "1", "--timeout", "20s"]));
+    wait_for_fifo(&f);
+    let mut w = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
+    w.write_all(b"\xff\xff\xff\x7fhello").unwrap();
+    drop(w);
+    // Give the receiver time to meet the bad header and drop that writer's bytes.
+    std::thread::sleep(Duration::from_millis(300));
+    let o = run(ipcx().args(["send", &addr, "good"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = rx.wait_within(Duration::from_secs(30));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "good\n");
+    let e = stderr(&out);
+    assert!(e.contains("over this receiver's limit") && e.contains("dropped"), "{e}");
+}
+
+#[test]
 fn relay_opens_its_destination_before_it_takes_any_message() {
     let dir = TestDir::new("cli");
     let f = dir.join("in");

@@ -327,3 +327,30 @@ fn a_descriptor_open_the_wrong_way_is_refused_at_open_and_left_open() {
     tx.send(b"still open").unwrap();
     assert_eq!(rx.recv().unwrap(), b"still open");
 }
+
+#[test]
+fn a_persistent_reader_gets_back_in_step_when_a_bad_writer_leaves() {
+    use std::io::Write;
+    let dir = TestDir::new("fifo");
+    let p = dir.join("f");
+    let addr = format!("fifo:{}", p.display());
+    let opts = OpenOptions::new().create(true).persist(true);
+    let mut rx = ipcx::open_receiver_with(&addr, &opts).unwrap();
+    let mut buf = Vec::new();
+    // A writer whose header announces far more than the receiver's limit, then leaves.
+    let mut w = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    w.write_all(b"\xff\xff\xff\x7fhello").unwrap();
+    drop(w);
+    let e = rx.recv_timeout_into(&mut buf, Duration::from_secs(10)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
+    // The next receive drops the rest of that writer's bytes and says so, once.
+    let e = rx.recv_timeout_into(&mut buf, Duration::from_secs(10)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Incomplete, "{e}");
+    assert!(e.to_string().contains("9 bytes from there on were dropped"), "{e}");
+    // Then the next writer is read from the start of its first frame.
+    let mut tx = ipcx::open_sender(&addr).unwrap();
+    tx.send(b"good").unwrap();
+    drop(tx);
+    rx.recv_timeout_into(&mut buf, Duration::from_secs(10)).unwrap();
+    assert_eq!(buf, b"good");
+}

@@ -158,6 +158,11 @@ pub unsafe trait StreamIo {
     fn rejoin(&mut self) -> bool {
         false
     }
+    /// Whether end of file only ends the current writers (see [`StreamIo::rejoin`]): a
+    /// stream put out of step by a bad frame can then start clean once they have left.
+    fn persists(&self) -> bool {
+        false
+    }
     /// Whether a blocking receive may read without blocking a few times before it blocks
     /// (not for descriptors shared with other programs, whose mode must not change).
     fn spin_reads(&self) -> bool {
@@ -275,6 +280,9 @@ unsafe impl StreamIo for FdStream {
     }
     fn rejoin(&mut self) -> bool {
         self.await_writer |= self.persist;
+        self.persist
+    }
+    fn persists(&self) -> bool {
         self.persist
     }
     fn read_ahead(&self) -> bool {
@@ -544,6 +552,41 @@ impl<S: StreamIo> Sender for StreamSender<S> {
     }
 }
 
+impl<S: StreamIo> StreamReceiver<S> {
+    /// A persistent reader put out of step by a bad frame: drop every byte until the
+    /// writers present have all left (end of file), then start clean with the next
+    /// writer, as after a frame cut by a departing writer. Waits as `wait` says; a
+    /// time-out leaves the rest of the dropping to the next receive.
+    #[cold]
+    #[inline(never)]
+    fn resync(&mut self, wait: Wait) -> Result<()> {
+        self.dropped += (self.end - self.start) as u64 + self.partial.len() as u64;
+        (self.start, self.end) = (0, 0);
+        self.partial.clear();
+        self.pending = None;
+        loop {
+            let (buf, io) = (&mut self.buf, &mut self.io);
+            let n = with_wait(io, libc::POLLIN, wait, |io, nb| io.read(&mut buf[..], nb))
+                .map_err(|e| self.err(e))?;
+            if n > 0 {
+                self.dropped += n as u64;
+                continue;
+            }
+            self.io.rejoin();
+            let why = self.broken.take().unwrap_or_default();
+            let dropped = std::mem::take(&mut self.dropped);
+            return Err(Error::new(
+                ErrorKind::Incomplete,
+                "recv",
+                &self.name,
+                format!(
+                    "{why}: the stream was out of step, and {dropped} bytes from there on were dropped until its writers left; the next receive goes on with the next writer"
+                ),
+            ));
+        }
+    }
+}
+
 /// The receiving end of a framed byte stream.
 #[derive(Debug)]
 pub struct StreamReceiver<S> {
@@ -558,6 +601,8 @@ pub struct StreamReceiver<S> {
     partial: Vec<u8>,
     eof: bool,
     broken: Option<String>,
+    /// Bytes a persistent reader has dropped so far to get back in step.
+    dropped: u64,
     /// The length of the last frame, to choose how to read the next one.
     last_len: usize,
 }
@@ -580,6 +625,7 @@ impl<S: StreamIo> StreamReceiver<S> {
             partial: Vec::new(),
             eof: false,
             broken: None,
+            dropped: 0,
             last_len: 0,
         }
     }
@@ -978,6 +1024,9 @@ impl<S: StreamIo> StreamReceiver<S> {
     /// A receive other than [`StreamReceiver::recv_length`]'s common case.
     #[inline(never)]
     fn recv_other(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<()> {
+        if self.broken.is_some() && self.io.persists() {
+            return self.resync(wait);
+        }
         if let Some(why) = &self.broken {
             return Err(Error::new(
                 ErrorKind::Corrupted,
