@@ -233,6 +233,15 @@ fn errors_name_the_likely_cause() {
     let o = run(ipcx().args(["recv", &addr, "--create", "--timeout", "1s"]));
     expect_error(&o, &format!("the directory {} does not exist", missing.display()));
     assert!(!stderr(&o).contains("--create"), "--create was given: {}", stderr(&o));
+    // The same for a log.
+    let log = format!("mmap:{}/log", missing.display());
+    let o = run(ipcx().args(["recv", &log, "--create", "--timeout", "1s"]));
+    expect_error(&o, &format!("the directory {} does not exist", missing.display()));
+    // A client pointed at a file that is no socket: not "no server is listening".
+    let file = dir.join("plain");
+    std::fs::write(&file, b"").unwrap();
+    let o = run(ipcx().args(["send", &format!("unix:{}", file.display()), "x"]));
+    expect_error(&o, "the path is not a socket");
 }
 
 #[test]

@@ -247,6 +247,36 @@ impl From<Error> for std::io::Error {
     }
 }
 
+/// The error of making `path` (a FIFO, a log's directory) that failed with `errno`: for a
+/// missing or unwritable directory, one that names the directory and what to do, rather
+/// than telling a caller who asked to create the object to create it first.
+pub(crate) fn create_error(
+    op: &'static str,
+    object: String,
+    path: &std::path::Path,
+    errno: i32,
+) -> Error {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let d = dir.display();
+    let detail = match errno {
+        libc::ENOENT | libc::ENOTDIR if dir.symlink_metadata().is_err() => {
+            format!("the directory {d} does not exist; create it first (mkdir -p {d})")
+        }
+        libc::EACCES | libc::EPERM => {
+            format!("no permission to create anything in {d}; choose a directory you may write to (or ask its owner)")
+        }
+        libc::ENOENT | libc::ENOTDIR | libc::EROFS => format!(
+            "nothing can be created in {d} ({}); choose a directory on a writable file system",
+            describe_errno(errno)
+        ),
+        _ => return Error::from_errno(op, object, errno),
+    };
+    Error::errno_with(kind_of_errno(errno), op, object, errno, detail)
+}
+
 /// The kind a caller acts on for a raw errno.
 pub fn kind_of_errno(errno: i32) -> ErrorKind {
     match errno {

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::address::{Address, Target};
-use crate::error::{kind_of_errno, Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::frame::{FdHolder, FdStream, Framing, StreamReceiver, StreamSender, LENGTH_HEADER};
 use crate::sys::{self, Errno, PIPE_BUF};
 use crate::{Label, OpenOptions, Receiver, Sender, Wait};
@@ -94,19 +94,7 @@ impl Fifo {
                 name_of(path),
                 "something was created at the path in the meantime; ipcx will not replace it",
             )),
-            Err(e @ Errno(libc::ENOENT | libc::ENOTDIR | libc::EACCES)) => {
-                let dir = match path.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p.display().to_string(),
-                    _ => ".".to_owned(),
-                };
-                let detail = if e.0 == libc::EACCES {
-                    format!("no permission to make a FIFO in {dir}; choose a directory you may write to (or ask its owner)")
-                } else {
-                    format!("the directory {dir} does not exist; create it first (mkdir -p {dir})")
-                };
-                Err(Error::errno_with(kind_of_errno(e.0), "create", name_of(path), e.0, detail))
-            }
-            Err(e) => Err(Error::from_errno("create", name_of(path), e.0)),
+            Err(e) => Err(crate::error::create_error("create", name_of(path), path, e.0)),
         }
     }
 

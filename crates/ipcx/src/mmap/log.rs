@@ -811,7 +811,7 @@ pub fn create(dir: &Path, cfg: &LogConfig) -> Result<bool> {
     let tmp = parent.join(format!(".{base}.tmp-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     sys::mmap::mkdir(&tmp, dir_mode(cfg.mode))
-        .map_err(|e| Error::from_errno("create", name_of(dir), e.0))?;
+        .map_err(|e| crate::error::create_error("create", name_of(dir), dir, e.0))?;
     let made = (|| {
         let cap = cfg.segment.unwrap_or(DEFAULT_SEGMENT);
         let durable = cfg.sync != SyncPolicy::None;

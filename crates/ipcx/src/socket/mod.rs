@@ -1090,6 +1090,21 @@ fn connect_error(name: &str, e: i32, timeout: Option<Duration>) -> Error {
     } else {
         "start one (ipcx recv ADDRESS --listen), or give the client a time-out to wait for it"
     };
+    // A path that is there but is no socket: nothing could ever listen on it.
+    let not_socket = (e == libc::ECONNREFUSED)
+        .then(|| crate::Address::parse(name).ok())
+        .flatten()
+        .and_then(|a| crate::address::target_path(a.target()).and_then(|p| sys::lstat(p).ok()))
+        .filter(|st| st.file_type() != libc::S_IFSOCK);
+    if not_socket.is_some() {
+        return Error::new(
+            ErrorKind::InvalidInput,
+            "connect",
+            name,
+            "the path is not a socket (another kind of file is there), so no server can listen on it; check the address",
+        )
+        .with_errno(e);
+    }
     match e {
         libc::ECONNREFUSED => Error::new(
             ErrorKind::NotFound,
