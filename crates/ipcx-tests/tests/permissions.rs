@@ -315,3 +315,33 @@ fn a_mode_of_0640_is_made_exactly_by_every_mechanism() {
     let left: Vec<String> = objs.present().into_iter().filter(|n| n.contains(':')).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn the_library_refuses_a_mode_above_0777_whichever_call_creates() {
+    let dir = TestDir::new("perm-apimode");
+    let (mq_key, shm_key) = (unique_key(), unique_key());
+    let pmq = format!("/{}", unique("perm-apimode"));
+    let shm = format!("/{}", unique("perm-apimode-shm"));
+    let bad = 0o4600;
+    let refused = |what: &str, e: ipcx::Error| {
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{what}: {e}");
+        assert!(e.to_string().contains("above 0777"), "{what}: {e}");
+    };
+    refused("fifo", Fifo::create(dir.join("f"), bad).unwrap_err());
+    let q = ipcx::posix_mq::Queue::builder(&pmq).mode(bad).create();
+    refused("posix-mq", q.err().unwrap());
+    let q = ipcx::sysv_mq::Queue::builder(ipcx::address::SysvKey::Key(mq_key)).mode(bad).create();
+    refused("sysv-mq", q.err().unwrap());
+    refused("sysv-mq private", ipcx::sysv_mq::Queue::private(bad).err().unwrap());
+    refused("shm", ipcx::shm::Segment::create(&shm, 4096, bad).err().unwrap());
+    refused("sysv-shm", ipcx::shm::Segment::create_sysv(shm_key, 4096, bad).err().unwrap());
+    let m = ipcx::mmap::MapOptions::new().create(true).mode(bad).len(4096).open(dir.join("m"));
+    refused("mapped file", m.err().unwrap());
+    let cfg = ipcx::mmap::log::LogConfig { mode: bad, ..Default::default() };
+    refused("log", ipcx::mmap::log::create(&dir.join("log"), &cfg).unwrap_err());
+    // Nothing was made.
+    assert_eq!(ipcx_tests::dir_names(dir.path()), Vec::<String>::new());
+    assert!(!ipcx::posix_mq::Queue::exists(&pmq).unwrap());
+    assert!(ipcx::sysv_mq::Queue::open(ipcx::address::SysvKey::Key(mq_key)).is_err());
+    assert!(!PathBuf::from(format!("/dev/shm{shm}")).exists());
+}

@@ -277,6 +277,23 @@ pub(crate) fn create_error(
     Error::errno_with(kind_of_errno(errno), op, object, errno, detail)
 }
 
+/// Refuse a mode with bits outside the permission bits (setuid, setgid, sticky, or more):
+/// ipcx creates objects with permission bits only, whichever way the mode was given
+/// (`?mode=` is checked the same way when an address is parsed).
+pub(crate) fn check_mode(op: &'static str, object: &str, mode: u32) -> Result<()> {
+    if mode & !0o777 == 0 {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        op,
+        object,
+        format!(
+            "mode {mode:#o} has bits above 0777 (setuid 04000, setgid 02000, sticky 01000 or higher), which ipcx does not set on the objects it creates; give permission bits only, 0 to 0o777, such as 0o600"
+        ),
+    ))
+}
+
 /// The kind a caller acts on for a raw errno.
 pub fn kind_of_errno(errno: i32) -> ErrorKind {
     match errno {

@@ -79,6 +79,7 @@ impl Fifo {
     #[doc(alias = "mkfifo")]
     pub fn create(path: impl AsRef<Path>, mode: u32) -> Result<Fifo> {
         let path = path.as_ref();
+        crate::error::check_mode("create", &name_of(path), mode)?;
         check_existing(path, "create")?;
         match sys::mkfifo(path, mode) {
             Ok(()) => {

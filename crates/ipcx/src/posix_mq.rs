@@ -139,7 +139,7 @@ impl Builder {
 
     /// The permission bits of a created queue (default 0600).
     pub fn mode(mut self, mode: u32) -> Builder {
-        self.mode = mode & 0o777;
+        self.mode = mode; // checked by `create`
         self
     }
 
@@ -212,6 +212,7 @@ impl Builder {
     #[doc(alias = "mq_open")]
     pub fn create(&self) -> Result<Queue> {
         let c = check_name(&self.name, "create")?;
+        crate::error::check_mode("create", &obj(&self.name), self.mode)?;
         let attr = self.attr()?;
         let o = obj(&self.name);
         let fd = raw::mq_open(&c, self.flags() | libc::O_CREAT | libc::O_EXCL, self.mode, attr)

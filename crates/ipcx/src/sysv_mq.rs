@@ -211,7 +211,7 @@ impl Builder {
 
     /// The permission bits of a created queue (default 0600).
     pub fn mode(mut self, mode: u32) -> Builder {
-        self.mode = mode & 0o777;
+        self.mode = mode; // checked by `create`
         self
     }
 
@@ -241,6 +241,7 @@ impl Builder {
     #[doc(alias = "msgget")]
     pub fn create(&self) -> Result<Queue> {
         let name = key_name(&self.key);
+        crate::error::check_mode("create", &name, self.mode)?;
         let key = resolve(&self.key, &name, "create")?;
         let id = raw::msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | self.mode as i32)
             .map_err(|e| queue_error("create", &name, e))?;
@@ -335,7 +336,8 @@ impl Queue {
     /// A new queue without a key (`IPC_PRIVATE`), reachable only by its [`Queue::id`]
     /// (children inherit nothing: pass the id). The value owns it.
     pub fn private(mode: u32) -> Result<Queue> {
-        let id = raw::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | (mode & 0o777) as i32)
+        crate::error::check_mode("create", "sysv-mq:IPC_PRIVATE", mode)?;
+        let id = raw::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | mode as i32)
             .map_err(|e| queue_error("create", "sysv-mq:IPC_PRIVATE", e))?;
         let mut q = Queue {
             id,

@@ -800,6 +800,7 @@ fn space_error(dir: &Path, seq: u64, cap: u64, e: Errno) -> Error {
 /// Create an empty log at `dir` if nothing is there. Ok(true) if this call made it.
 /// The directory appears whole (made under a temporary name, then renamed into place).
 pub fn create(dir: &Path, cfg: &LogConfig) -> Result<bool> {
+    crate::error::check_mode("create", &name_of(dir), cfg.mode)?;
     if probe(dir, "create")? {
         return Ok(false);
     }

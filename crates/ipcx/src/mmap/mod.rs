@@ -127,6 +127,7 @@ impl MapOptions {
         let write = self.write || self.create;
         let mut flags = if write { libc::O_RDWR } else { libc::O_RDONLY };
         if self.create {
+            crate::error::check_mode("open", &name, self.mode)?;
             flags |= libc::O_CREAT;
         }
         let fd = sys::open(path, flags, self.mode).map_err(|e| match e.0 {

@@ -171,6 +171,7 @@ impl Segment {
     pub fn create(name: &str, size: usize, mode: u32) -> Result<Segment> {
         check_name(name, "create")?;
         let object = format!("shm:{name}");
+        crate::error::check_mode("create", &object, mode)?;
         check_size(size, &object)?;
         let fd = sys::shm_open(name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, mode & 0o777)
             .map_err(|e| errno_err("create", &object, e))?;
@@ -232,6 +233,7 @@ impl Segment {
     #[doc(alias = "shmget")]
     pub fn create_sysv(key: i32, size: usize, mode: u32) -> Result<Segment> {
         let object = SegmentName::Sysv(key).address();
+        crate::error::check_mode("create", &object, mode)?;
         if key == libc::IPC_PRIVATE {
             return Err(Error::new(
                 ErrorKind::InvalidAddress,
