@@ -419,8 +419,15 @@ fn relay(a: RelayArgs) -> Result<()> {
     // that then have nowhere to go if the destination cannot be reached.
     let to_opts =
         ipcx::OpenOptions::new().open_timeout(Some(a.timeout.unwrap_or(Duration::from_secs(10))));
-    let mut tx = ipcx::open_sender_with(&a.to, &to_opts)
-        .with_context(|| format!("opening {} to relay to", a.to))?;
+    let mut tx = ipcx::open_sender_with(&a.to, &to_opts).map_err(|e| {
+        // The library's hint says --create, which relay applies to FROM only.
+        let hint = if e.kind() == ErrorKind::NotFound {
+            format!(" (relay's --create makes FROM only; make TO first, e.g. ipcx recv {} --create, or start its receiver)", a.to)
+        } else {
+            String::new()
+        };
+        anyhow::Error::new(e).context(format!("opening {} to relay to{hint}", a.to))
+    })?;
     let from_opts =
         ipcx::OpenOptions::new().create(a.create || is_socket(&a.from)?).persist(a.persist);
     let mut rx = ipcx::open_receiver_with(&a.from, &from_opts)

@@ -215,7 +215,7 @@ fn sysv_objects(out: &mut Vec<Obj>) {
         let addr = if key == 0 {
             format!("sysv-mq:IPC_PRIVATE(id={id})")
         } else {
-            format!("sysv-mq:{key}")
+            format!("sysv-mq:{:#x}", key as u32)
         };
         let mut o = Obj::new(addr, "sysv-mq");
         o.id = Some(id);
@@ -235,7 +235,7 @@ fn sysv_objects(out: &mut Vec<Obj>) {
         let addr = if key == 0 {
             format!("sysv-shm:IPC_PRIVATE(id={id})")
         } else {
-            format!("sysv-shm:{key}")
+            format!("sysv-shm:{:#x}", key as u32)
         };
         let mut o = Obj::new(addr, "sysv-shm");
         o.id = Some(id);

@@ -98,6 +98,9 @@ fn recv_with_count_drops_a_message_a_departed_writer_cut_and_goes_on() {
     let mut w = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
     w.write_all(b"\x03\0\0\0abc\x14\0\0\0partial").unwrap();
     drop(w);
+    // The cut shows only as the moment no writer has the FIFO open: let the receiver see
+    // it before the next writer opens (overlapping writers give a reader no boundary).
+    std::thread::sleep(Duration::from_millis(300));
     let o = run(ipcx().args(["send", &addr, "hello-from-new-writer", "second"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let out = rx.wait_within(Duration::from_secs(30));

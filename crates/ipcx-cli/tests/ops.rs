@@ -213,7 +213,7 @@ fn ls_lists_system_v_and_posix_objects_and_rm_removes_them() {
     }
 
     let objs = ls_json(&reg, &[]);
-    let mq = find(&objs, &format!("sysv-mq:{mkey}")).unwrap_or_else(|| panic!("{objs:?}"));
+    let mq = find(&objs, &format!("sysv-mq:{:#x}", mkey as u32)).unwrap_or_else(|| panic!("{objs:?}"));
     assert_eq!(mq["kind"], "sysv-mq");
     assert_eq!(mq["id"], q.0);
     assert_eq!(mq["messages"], 1);
@@ -223,7 +223,7 @@ fn ls_lists_system_v_and_posix_objects_and_rm_removes_them() {
     assert_eq!(mq["ipcx"], false);
     assert!(mq["last_use"][0].as_u64().unwrap() > 0, "msgsnd set the last send time");
     assert_eq!(mq["lspid"], std::process::id());
-    let sh = find(&objs, &format!("sysv-shm:{skey}")).unwrap();
+    let sh = find(&objs, &format!("sysv-shm:{:#x}", skey as u32)).unwrap();
     assert_eq!(sh["size"], 8192);
     assert_eq!(sh["mode"], "0640");
     assert_eq!(sh["pid"], std::process::id());
@@ -235,11 +235,11 @@ fn ls_lists_system_v_and_posix_objects_and_rm_removes_them() {
     // Filters.
     let only = ls_json(&reg, &["--kind", "sysv-shm"]);
     assert!(only.iter().all(|o| o["kind"] == "sysv-shm"));
-    assert!(find(&only, &format!("sysv-shm:{skey}")).is_some());
+    assert!(find(&only, &format!("sysv-shm:{:#x}", skey as u32)).is_some());
     let nobody = ls_json(&reg, &["--owner", "65534"]);
-    assert!(find(&nobody, &format!("sysv-mq:{mkey}")).is_none());
+    assert!(find(&nobody, &format!("sysv-mq:{:#x}", mkey as u32)).is_none());
     let mine = ls_json(&reg, &["--owner", &euid().to_string()]);
-    assert!(find(&mine, &format!("sysv-mq:{mkey}")).is_some());
+    assert!(find(&mine, &format!("sysv-mq:{:#x}", mkey as u32)).is_some());
     let bad = run(ipcx(&reg).args(["ls", "--kind", "nonsense"]));
     assert!(!bad.status.success());
 

@@ -24,8 +24,10 @@
 //!   the last message. `OpenOptions::persist` keeps a reader waiting for the next writer
 //!   instead, with the same naps as before the first one. A message the last writer left
 //!   unfinished (it died in the middle of a large one, or a foreign writer cut a frame) is
-//!   never joined to the next writer's bytes: the reader drops its part and reports
-//!   `ErrorKind::Incomplete`, then goes on with the next writer.
+//!   not joined to the next writer's bytes: the reader drops its part and reports
+//!   `ErrorKind::Incomplete`, then goes on with the next writer. (The cut shows as a
+//!   moment with no writer; writers that overlap leave none, which is why several writers
+//!   keep to atomic frames.)
 //! - **Reads leave the access time alone.** The reader opens with `O_NOATIME` when it
 //!   may (the FIFO's owner, or with `CAP_FOWNER`), as a stamp on nearly every read cost a
 //!   64 B reader about a tenth of its rate; anyone else opens without it.

@@ -157,7 +157,7 @@ pub struct Queue {
 
 fn key_name(key: &SysvKey) -> String {
     match key {
-        SysvKey::Key(k) => format!("sysv-mq:{k}"),
+        SysvKey::Key(k) => format!("sysv-mq:{:#x}", *k as u32),
         SysvKey::Ftok(p, proj) => format!("sysv-mq:{}?proj={proj}", p.display()),
     }
 }
