@@ -213,7 +213,8 @@ fn ls_lists_system_v_and_posix_objects_and_rm_removes_them() {
     }
 
     let objs = ls_json(&reg, &[]);
-    let mq = find(&objs, &format!("sysv-mq:{:#x}", mkey as u32)).unwrap_or_else(|| panic!("{objs:?}"));
+    let mq =
+        find(&objs, &format!("sysv-mq:{:#x}", mkey as u32)).unwrap_or_else(|| panic!("{objs:?}"));
     assert_eq!(mq["kind"], "sysv-mq");
     assert_eq!(mq["id"], q.0);
     assert_eq!(mq["messages"], 1);
