@@ -82,6 +82,12 @@ impl Write for Stdout {
     }
 }
 
+/// A line on standard error; a failure to write it (a full or closed stderr) is ignored:
+/// there is nowhere left to report it, and the exit status still tells.
+pub fn err_line(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr(), "{line}");
+}
+
 /// Whether the error is standard output closed by its reader (`ipcx recv ... | head`):
 /// that ends the program quietly, as it does for `cat`.
 pub fn is_broken_stdout(e: &anyhow::Error) -> bool {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use io::err_line;
 use ipcx::{ErrorKind, Framing};
 
 /// Send, receive, demonstrate and benchmark the classic Unix IPC mechanisms.
@@ -192,13 +193,6 @@ fn apply_framing(address: &str, framing: Option<&str>) -> Result<String> {
     }
 }
 
-/// A line on standard error; a failure to write it (a full or closed stderr) is ignored:
-/// there is nowhere left to report it, and the exit status still tells.
-fn err_line(line: std::fmt::Arguments<'_>) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
-
 /// Set once a termination signal came: the command's own error (its object removed under
 /// it) is not reported; the process dies of the signal instead.
 static TERMINATING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -303,10 +297,11 @@ fn holds_messages(addr: &str) -> Result<bool> {
     ))
 }
 
-/// Say on standard error that a message a departed writer left unfinished was dropped
-/// (a FIFO reader that outlives its writers goes on with the next one).
-fn warn_incomplete(cmd: &str, e: &ipcx::Error) {
-    err_line(format_args!("ipcx {cmd}: {e}"));
+/// Whether a receive error only says that bytes were dropped, the receiver still in step:
+/// `Incomplete`, or, from a FIFO reader that outlives its writers, a bad frame, which it
+/// drops once that frame's writers have left. The command warns and goes on.
+fn dropped_and_going_on(e: &ipcx::Error, persistent_fifo: bool) -> bool {
+    e.kind() == ErrorKind::Incomplete || (persistent_fifo && e.kind() == ErrorKind::TooLarge)
 }
 
 /// Turn recv's log flags into `mmap:` address options; refuse them for other addresses.
@@ -350,7 +345,8 @@ fn recv(a: RecvArgs) -> Result<()> {
         .persist(persist)
         .open_timeout(a.timeout);
     let wait = if stop_at_end { ipcx::Wait::Never } else { ipcx::Wait::from_option(a.timeout) };
-    let scheme = ipcx::Address::parse(&addr)?.scheme();
+    let parsed = ipcx::Address::parse(&addr)?;
+    let scheme = parsed.scheme();
     if a.show_type && scheme != "sysv-mq" {
         bail!("--show-type is for System V queues (sysv-mq:), not {scheme}: addresses");
     }
@@ -358,7 +354,7 @@ fn recv(a: RecvArgs) -> Result<()> {
         bail!("--show-priority is for POSIX queues (posix-mq:), not {scheme}: addresses");
     }
     let mut rx = ipcx::open_receiver_with(&addr, &opts)?;
-    if let ipcx::address::Target::Tcp(_, 0) = ipcx::Address::parse(&addr)?.target() {
+    if let ipcx::address::Target::Tcp(_, 0) = parsed.target() {
         // Port 0: the kernel picked one, which clients need to know.
         err_line(format_args!("ipcx recv: listening on {}", rx.address()));
     }
@@ -377,10 +373,8 @@ fn recv(a: RecvArgs) -> Result<()> {
                 got += 1;
             }
             Err(e) if e.kind() == ErrorKind::Disconnected && a.count.is_none() => break,
-            Err(e) if e.kind() == ErrorKind::Incomplete => warn_incomplete("recv", &e),
-            // A persistent FIFO reader gets back in step when the bad frame's writers leave.
-            Err(e) if persist && scheme == "fifo" && e.kind() == ErrorKind::TooLarge => {
-                warn_incomplete("recv", &e)
+            Err(e) if dropped_and_going_on(&e, persist && scheme == "fifo") => {
+                err_line(format_args!("ipcx recv: {e}"))
             }
             // A log without --follow: its end is the end of the output.
             Err(e) if e.kind() == ErrorKind::WouldBlock && stop_at_end => break,
@@ -448,9 +442,8 @@ fn relay(a: RelayArgs) -> Result<()> {
                 })?;
                 moved += 1;
             }
-            Err(e) if e.kind() == ErrorKind::Incomplete => warn_incomplete("relay", &e),
-            Err(e) if a.persist && from_fifo && e.kind() == ErrorKind::TooLarge => {
-                warn_incomplete("relay", &e)
+            Err(e) if dropped_and_going_on(&e, a.persist && from_fifo) => {
+                err_line(format_args!("ipcx relay: {e}"))
             }
             Err(e) if e.kind() == ErrorKind::Disconnected => {
                 err_line(format_args!(

@@ -674,10 +674,10 @@ fn user_name(uid: u32) -> String {
     users().get(&uid).cloned().unwrap_or_else(|| format!("uid {uid}"))
 }
 
-/// A line on standard error. A failure to write it is ignored: there is nowhere left to
-/// report it, and the exit status still says that something was not removed.
+/// A line `ipcx: ...` on standard error (the exit status says that something was not
+/// removed).
 fn warn(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "ipcx: {line}");
+    crate::io::err_line(format_args!("ipcx: {line}"));
 }
 
 /// The registry's entry for the object an address names: under the address itself, or, for

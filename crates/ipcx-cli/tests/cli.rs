@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ipcx_tests::{dir_names, spawn, TestDir};
+use ipcx_tests::{dir_names, spawn, ChildGuard, TestDir};
 
 fn ipcx() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ipcx"))
@@ -31,6 +31,35 @@ fn wait_for_fifo(p: &Path) {
     }
 }
 
+/// `ipcx recv FIFO --create --count N` in `dir`, once its FIFO is there: (the FIFO's path,
+/// its address, the receiver).
+fn counting_receiver(dir: &TestDir, count: u32) -> (PathBuf, String, ChildGuard) {
+    let f = dir.join("f");
+    let addr = format!("fifo:{}", f.display());
+    let n = count.to_string();
+    let rx = spawn(ipcx().args(["recv", &addr, "--create", "--count", &n, "--timeout", "20s"]));
+    wait_for_fifo(&f);
+    (f, addr, rx)
+}
+
+/// A receiver of `count` messages on a new FIFO meets a writer that writes `bytes` and
+/// leaves, then one that sends `next`: the receiver's output, once it is done.
+fn after_a_writer_left(bytes: &[u8], count: u32, next: &[&str]) -> Output {
+    let dir = TestDir::new("cli");
+    let (f, addr, mut rx) = counting_receiver(&dir, count);
+    let mut w = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
+    w.write_all(bytes).unwrap();
+    drop(w);
+    // The leaving shows only as a moment with no writer: let the receiver see it before
+    // the next writer opens (overlapping writers give a reader no boundary).
+    std::thread::sleep(Duration::from_millis(300));
+    let o = run(ipcx().arg("send").arg(&addr).args(next));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = rx.wait_within(Duration::from_secs(30));
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
+
 /// Expect failure with one line on stderr containing `want`, and nothing left in `dir`
 /// beyond what the test put there.
 fn expect_error(o: &Output, want: &str) {
@@ -48,11 +77,7 @@ fn expect_error(o: &Output, want: &str) {
 #[test]
 fn recv_create_count_prints_messages_and_removes_the_fifo() {
     let dir = TestDir::new("cli");
-    let f = dir.join("f");
-    let addr = format!("fifo:{}", f.display());
-    let mut rx =
-        spawn(ipcx().args(["recv", &addr, "--create", "--count", "2", "--timeout", "20s"]));
-    wait_for_fifo(&f);
+    let (f, addr, mut rx) = counting_receiver(&dir, 2);
     let mode = std::fs::symlink_metadata(&f).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o600, "a created FIFO is owner-only");
     let mut tx = ipcx()
@@ -72,11 +97,7 @@ fn recv_create_count_prints_messages_and_removes_the_fifo() {
 #[test]
 fn recv_with_count_waits_for_new_writers() {
     let dir = TestDir::new("cli");
-    let f = dir.join("f");
-    let addr = format!("fifo:{}", f.display());
-    let mut rx =
-        spawn(ipcx().args(["recv", &addr, "--create", "--count", "3", "--timeout", "20s"]));
-    wait_for_fifo(&f);
+    let (_, addr, mut rx) = counting_receiver(&dir, 3);
     for m in ["one", "two", "three"] {
         let o = run(ipcx().args(["send", &addr, m]));
         assert!(o.status.success(), "{}", stderr(&o));
@@ -88,23 +109,9 @@ fn recv_with_count_waits_for_new_writers() {
 
 #[test]
 fn recv_with_count_drops_a_message_a_departed_writer_cut_and_goes_on() {
-    let dir = TestDir::new("cli");
-    let f = dir.join("f");
-    let addr = format!("fifo:{}", f.display());
-    let mut rx =
-        spawn(ipcx().args(["recv", &addr, "--create", "--count", "3", "--timeout", "20s"]));
-    wait_for_fifo(&f);
     // A writer that leaves in the middle of a frame (20 bytes announced, 7 sent).
-    let mut w = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
-    w.write_all(b"\x03\0\0\0abc\x14\0\0\0partial").unwrap();
-    drop(w);
-    // The cut shows only as the moment no writer has the FIFO open: let the receiver see
-    // it before the next writer opens (overlapping writers give a reader no boundary).
-    std::thread::sleep(Duration::from_millis(300));
-    let o = run(ipcx().args(["send", &addr, "hello-from-new-writer", "second"]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = rx.wait_within(Duration::from_secs(30));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let cut = b"\x03\0\0\0abc\x14\0\0\0partial";
+    let out = after_a_writer_left(cut, 3, &["hello-from-new-writer", "second"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "abc\nhello-from-new-writer\nsecond\n");
     let e = stderr(&out);
     assert!(e.contains("left in the middle of a message") && e.contains("dropped"), "{e}");
@@ -112,21 +119,7 @@ fn recv_with_count_drops_a_message_a_departed_writer_cut_and_goes_on() {
 
 #[test]
 fn recv_with_count_outlasts_a_writer_that_sends_a_bad_header() {
-    let dir = TestDir::new("cli");
-    let f = dir.join("f");
-    let addr = format!("fifo:{}", f.display());
-    let mut rx =
-        spawn(ipcx().args(["recv", &addr, "--create", "--count", "1", "--timeout", "20s"]));
-    wait_for_fifo(&f);
-    let mut w = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
-    w.write_all(b"\xff\xff\xff\x7fhello").unwrap();
-    drop(w);
-    // Give the receiver time to meet the bad header and drop that writer's bytes.
-    std::thread::sleep(Duration::from_millis(300));
-    let o = run(ipcx().args(["send", &addr, "good"]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = rx.wait_within(Duration::from_secs(30));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = after_a_writer_left(b"\xff\xff\xff\x7fhello", 1, &["good"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "good\n");
     let e = stderr(&out);
     assert!(e.contains("over this receiver's limit") && e.contains("dropped"), "{e}");
@@ -250,11 +243,7 @@ fn errors_name_the_likely_cause() {
 #[test]
 fn send_says_which_message_failed_and_what_was_sent() {
     let dir = TestDir::new("cli");
-    let f = dir.join("f");
-    let addr = format!("fifo:{}", f.display());
-    let mut rx =
-        spawn(ipcx().args(["recv", &addr, "--create", "--count", "1", "--timeout", "20s"]));
-    wait_for_fifo(&f);
+    let (_, addr, mut rx) = counting_receiver(&dir, 1);
     let big = "a".repeat(9000);
     let o = run(ipcx().args(["send", &addr, "ok1", &big, "ok3"]));
     expect_error(&o, "message 2 of 3 not sent (1 sent before it; the ones after it were not sent)");

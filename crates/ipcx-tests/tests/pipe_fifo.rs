@@ -11,6 +11,21 @@ use ipcx::pipe::{self, ChildEnd};
 use ipcx::{ErrorKind, Framing, OpenOptions, Receiver, Sender};
 use ipcx_tests::{check_pattern, spawn, ChildGuard, TestDir};
 
+/// A reader that outlives its writers, on a FIFO it creates at `dir/f` (`options` after
+/// the path: `""`, `"?framing=raw"`): (the path, the receiver).
+fn persistent_reader(dir: &TestDir, options: &str) -> (PathBuf, ipcx::BoxReceiver) {
+    let p = dir.join("f");
+    let opts = OpenOptions::new().create(true).persist(true);
+    let rx = ipcx::open_receiver_with(&format!("fifo:{}{options}", p.display()), &opts).unwrap();
+    (p, rx)
+}
+
+/// A writer that is not ipcx (or one cut short): it writes `bytes` to the FIFO and leaves.
+fn write_and_leave(p: &std::path::Path, bytes: &[u8]) {
+    use std::io::Write;
+    std::fs::OpenOptions::new().write(true).open(p).unwrap().write_all(bytes).unwrap();
+}
+
 fn peer() -> Command {
     Command::new(PathBuf::from(env!("CARGO_BIN_EXE_ipcx-testpeer")))
 }
@@ -162,10 +177,8 @@ fn many_writers_never_interleave_messages() {
     const WRITERS: usize = 8;
     const N: u64 = 2_000;
     let dir = TestDir::new("fifo");
-    let p = dir.join("f");
+    let (p, mut rx) = persistent_reader(&dir, "");
     let addr = format!("fifo:{}", p.display());
-    let opts = OpenOptions::new().create(true).persist(true);
-    let mut rx = ipcx::open_receiver_with(&addr, &opts).unwrap();
     let max = ipcx::fifo::max_message(Framing::default(), true).to_string();
     let mut kids: Vec<ChildGuard> =
         (0..WRITERS).map(|_| spawn(peer().args(["gen", &addr, &N.to_string(), &max]))).collect();
@@ -185,20 +198,14 @@ fn many_writers_never_interleave_messages() {
 
 #[test]
 fn a_persistent_reader_drops_a_message_its_last_writer_cut_and_goes_on_with_the_next() {
-    use std::io::Write;
     let dir = TestDir::new("fifo");
-    let p = dir.join("f");
+    let (p, mut rx) = persistent_reader(&dir, "");
     let addr = format!("fifo:{}", p.display());
-    let opts = OpenOptions::new().create(true).persist(true);
-    let mut rx = ipcx::open_receiver_with(&addr, &opts).unwrap();
     let mut buf = Vec::new();
     for (cut, why) in [(&b"\x14\0\0\0partial"[..], "message"), (&b"\x14\0"[..], "frame header")] {
         // A foreign writer (or one killed in the middle of a large message): one whole
         // frame, then part of the next, then it is gone.
-        let mut w = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
-        w.write_all(b"\x03\0\0\0abc").unwrap();
-        w.write_all(cut).unwrap();
-        drop(w);
+        write_and_leave(&p, &[&b"\x03\0\0\0abc"[..], cut].concat());
         rx.recv_timeout_into(&mut buf, Duration::from_secs(10)).unwrap();
         assert_eq!(buf, b"abc");
         let e = rx.recv_timeout_into(&mut buf, Duration::from_secs(10)).unwrap_err();
@@ -219,30 +226,22 @@ fn a_persistent_reader_drops_a_message_its_last_writer_cut_and_goes_on_with_the_
     }
     // A reader that does not persist reports the cut as corruption and ends there.
     let mut once = ipcx::open_receiver(&addr).unwrap();
-    let mut w = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
-    w.write_all(b"\x14\0\0\0partial").unwrap();
-    drop(w);
+    write_and_leave(&p, b"\x14\0\0\0partial");
     let e = once.recv_timeout_into(&mut buf, Duration::from_secs(10)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
 }
 
 #[test]
 fn a_persistent_raw_or_lines_reader_waits_for_the_next_writer() {
-    use std::io::Write;
     let dir = TestDir::new("fifo");
-    let p = dir.join("f");
     for framing in ["raw", "lines"] {
-        let addr = format!("fifo:{}?framing={framing}", p.display());
-        let opts = OpenOptions::new().create(true).persist(true);
-        let mut rx = ipcx::open_receiver_with(&addr, &opts).unwrap();
+        let (p, mut rx) = persistent_reader(&dir, &format!("?framing={framing}"));
         let mut buf = Vec::new();
         // Before any writer, and between writers, a receive waits (no end of stream).
         let e = rx.recv_timeout_into(&mut buf, Duration::from_millis(50)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::TimedOut, "{framing}: {e}");
         for word in ["one\n", "two\n"] {
-            let mut w = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
-            w.write_all(word.as_bytes()).unwrap();
-            drop(w);
+            write_and_leave(&p, word.as_bytes());
             rx.recv_timeout_into(&mut buf, Duration::from_secs(10)).unwrap();
             let got = String::from_utf8_lossy(&buf).into_owned();
             assert_eq!(got.trim_end(), word.trim_end(), "{framing}");
@@ -330,17 +329,12 @@ fn a_descriptor_open_the_wrong_way_is_refused_at_open_and_left_open() {
 
 #[test]
 fn a_persistent_reader_gets_back_in_step_when_a_bad_writer_leaves() {
-    use std::io::Write;
     let dir = TestDir::new("fifo");
-    let p = dir.join("f");
+    let (p, mut rx) = persistent_reader(&dir, "");
     let addr = format!("fifo:{}", p.display());
-    let opts = OpenOptions::new().create(true).persist(true);
-    let mut rx = ipcx::open_receiver_with(&addr, &opts).unwrap();
     let mut buf = Vec::new();
     // A writer whose header announces far more than the receiver's limit, then leaves.
-    let mut w = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
-    w.write_all(b"\xff\xff\xff\x7fhello").unwrap();
-    drop(w);
+    write_and_leave(&p, b"\xff\xff\xff\x7fhello");
     let e = rx.recv_timeout_into(&mut buf, Duration::from_secs(10)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
     // The next receive drops the rest of that writer's bytes and says so, once.

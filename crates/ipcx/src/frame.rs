@@ -371,6 +371,19 @@ fn await_writer<S: StreamIo>(
     }
 }
 
+/// One read into `buf` under `wait`: first, for a FIFO that has not had a writer yet (or
+/// whose writers all left, for a persistent reader), wait for one ([`await_writer`]).
+#[inline(always)]
+fn read_waiting<S: StreamIo>(
+    io: &mut S,
+    wait: Wait,
+    buf: &mut [MaybeUninit<u8>],
+) -> SysResult<usize> {
+    let first =
+        if io.awaits_writer() { await_writer(io, wait, |io| io.read(buf, true)) } else { None };
+    first.unwrap_or_else(|| with_wait(io, libc::POLLIN, wait, |io, nb| io.read(buf, nb)))
+}
+
 /// Write the rest of a frame whose first `done` bytes went out. A frame once begun is
 /// finished, even past a deadline: half a frame would put the stream out of step for every
 /// later message. This waits only while the reader keeps its end open (a closed end gives
@@ -575,14 +588,9 @@ impl<S: StreamIo> StreamReceiver<S> {
             self.io.rejoin();
             let why = self.broken.take().unwrap_or_default();
             let dropped = std::mem::take(&mut self.dropped);
-            return Err(Error::new(
-                ErrorKind::Incomplete,
-                "recv",
-                &self.name,
-                format!(
-                    "{why}: the stream was out of step, and {dropped} bytes from there on were dropped until its writers left; the next receive goes on with the next writer"
-                ),
-            ));
+            return Err(self.incomplete(format!(
+                "{why}: the stream was out of step, and {dropped} bytes from there on were dropped until its writers left"
+            )));
         }
     }
 }
@@ -674,8 +682,16 @@ impl<S: StreamIo> StreamReceiver<S> {
         }
     }
 
-    /// A frame the last writer left unfinished, dropped by a persistent reader (which
-    /// stays in step: the next frame starts with the next writer).
+    /// A read found the end of the stream: the end (`eof`), or, for a persistent reader,
+    /// only its writers' leaving (`eof` stays false, which tells the callers; the next
+    /// read waits for a writer).
+    #[inline]
+    fn read_nothing(&mut self) {
+        self.eof = !self.io.rejoin();
+    }
+
+    /// Bytes a persistent reader dropped to stay in step (`what` says which); the next
+    /// frame starts with the next writer.
     #[cold]
     #[inline(never)]
     fn incomplete(&self, what: String) -> Error {
@@ -683,9 +699,7 @@ impl<S: StreamIo> StreamReceiver<S> {
             ErrorKind::Incomplete,
             "recv",
             &self.name,
-            format!(
-                "{what}; its part was dropped, and the next receive goes on with the next writer"
-            ),
+            format!("{what}; the next receive goes on with the next writer"),
         )
     }
 
@@ -720,22 +734,11 @@ impl<S: StreamIo> StreamReceiver<S> {
             self.end -= self.start;
             self.start = 0;
         }
-        let (buf, end, io) = (&mut self.buf, self.end, &mut self.io);
-        let stop = end.saturating_add(limit).min(buf.len());
-        let first = if io.awaits_writer() {
-            await_writer(io, wait, |io| io.read(&mut buf[end..stop], true))
-        } else {
-            None
-        };
-        let n = first
-            .unwrap_or_else(|| {
-                with_wait(io, libc::POLLIN, wait, |io, nb| io.read(&mut buf[end..stop], nb))
-            })
+        let stop = self.end.saturating_add(limit).min(self.buf.len());
+        let n = read_waiting(&mut self.io, wait, &mut self.buf[self.end..stop])
             .map_err(|e| self.err(e))?;
         if n == 0 {
-            // A persistent reader's writers left: not the end (`self.eof` stays false,
-            // which tells the callers); the next read waits for a writer.
-            self.eof = !self.io.rejoin();
+            self.read_nothing();
             return Ok(false);
         }
         self.io.saw_data();
@@ -785,7 +788,7 @@ impl<S: StreamIo> StreamReceiver<S> {
                 let spare = &mut out.spare_capacity_mut()[..want];
                 match with_wait(&mut self.io, libc::POLLIN, wait, |io, nb| io.read(spare, nb)) {
                     Ok(0) => {
-                        self.eof = !self.io.rejoin();
+                        self.read_nothing();
                         Ok(false)
                     }
                     Ok(n) => {
@@ -805,7 +808,7 @@ impl<S: StreamIo> StreamReceiver<S> {
                     let got = out.len();
                     out.clear();
                     return Err(self.incomplete(format!(
-                        "the last writer left in the middle of a message ({got} of {len} bytes came)"
+                        "the last writer left in the middle of a message ({got} of {len} bytes came); its part was dropped"
                     )));
                 }
                 Ok(false) => {
@@ -882,7 +885,7 @@ impl<S: StreamIo> StreamReceiver<S> {
                     let got = self.end - self.start;
                     self.start = self.end;
                     return Err(self.incomplete(format!(
-                        "the last writer left in the middle of a frame header ({got} of 4 bytes came)"
+                        "the last writer left in the middle of a frame header ({got} of 4 bytes came); its part was dropped"
                     )));
                 }
                 if self.start == self.end {
@@ -980,22 +983,13 @@ impl<S: StreamIo> StreamReceiver<S> {
         }
         out.reserve(READ_BUF);
         let n = loop {
-            let spare = out.spare_capacity_mut();
-            let first = if self.io.awaits_writer() {
-                await_writer(&mut self.io, wait, |io| io.read(spare, true))
-            } else {
-                None
-            };
-            let n = first
-                .unwrap_or_else(|| {
-                    with_wait(&mut self.io, libc::POLLIN, wait, |io, nb| io.read(spare, nb))
-                })
+            let n = read_waiting(&mut self.io, wait, out.spare_capacity_mut())
                 .map_err(|e| self.err(e))?;
             if n > 0 {
                 break n;
             }
-            if !self.io.rejoin() {
-                self.eof = true;
+            self.read_nothing();
+            if self.eof {
                 return Err(self.disconnected());
             }
         };

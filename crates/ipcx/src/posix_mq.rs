@@ -212,9 +212,9 @@ impl Builder {
     #[doc(alias = "mq_open")]
     pub fn create(&self) -> Result<Queue> {
         let c = check_name(&self.name, "create")?;
-        crate::error::check_mode("create", &obj(&self.name), self.mode)?;
-        let attr = self.attr()?;
         let o = obj(&self.name);
+        crate::error::check_mode("create", &o, self.mode)?;
+        let attr = self.attr()?;
         let fd = raw::mq_open(&c, self.flags() | libc::O_CREAT | libc::O_EXCL, self.mode, attr)
             .map_err(|e| match (e.0, attr) {
                 (libc::EINVAL, Some((maxmsg, msgsize))) => {

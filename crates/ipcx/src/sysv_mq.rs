@@ -304,6 +304,8 @@ impl Builder {
             }
         }
         q.compute_limit();
+        // Exactly max= bytes at most (the buffer's room is counted in whole words).
+        q.buf.limit_receive(q.max_wanted);
         if owner {
             q.recorded =
                 Address::parse(&q.name).ok().and_then(|a| crate::registry::record(&a, "sysv-mq"));
@@ -532,8 +534,6 @@ impl Queue {
         sel.check(&self.name)?;
         let (msgtyp, flags) = sel.to_raw();
         let id = self.id;
-        // Exactly max= bytes at most (the buffer's room is counted in whole words).
-        self.buf.limit_receive(self.max_wanted);
         loop {
             let b = &mut self.buf;
             // A wait first tries without waiting a few times (`sys::spin_tries`): a reply

@@ -173,7 +173,7 @@ impl Segment {
         let object = format!("shm:{name}");
         crate::error::check_mode("create", &object, mode)?;
         check_size(size, &object)?;
-        let fd = sys::shm_open(name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, mode & 0o777)
+        let fd = sys::shm_open(name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, mode)
             .map_err(|e| errno_err("create", &object, e))?;
         // From here on the name is ours: remove it if anything below fails.
         let recorded =
@@ -243,7 +243,7 @@ impl Segment {
             ));
         }
         check_size(size, &object)?;
-        let id = sys::shmget(key, size, libc::IPC_CREAT | libc::IPC_EXCL | (mode & 0o777) as i32)
+        let id = sys::shmget(key, size, libc::IPC_CREAT | libc::IPC_EXCL | mode as i32)
             .map_err(|e| errno_err("create", &object, e))?;
         let recorded =
             Address::parse(&object).ok().and_then(|a| crate::registry::record(&a, "sysv-shm"));

@@ -210,7 +210,7 @@ fn bind_file(
 ) -> Result<Option<SocketFile>> {
     let err = |e| bind_error(addr, e);
     let ready = |at: &Path| -> Result<()> {
-        ss::chmod(at, mode).map_err(err)?;
+        sys::chmod_nofollow(at, mode).map_err(err)?;
         if listen {
             ss::listen(fd, libc::SOMAXCONN).map_err(err)?;
         }

@@ -299,11 +299,6 @@ pub fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> SysResult<()> {
     cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) }).map(drop)
 }
 
-/// `chmod(2)`, not following a symbolic link at the end ([`super::chmod_nofollow`]).
-pub fn chmod(path: &Path, mode: u32) -> SysResult<()> {
-    super::chmod_nofollow(path, mode)
-}
-
 /// `shutdown(2)`.
 pub fn shutdown(fd: BorrowedFd<'_>, how: i32) -> SysResult<()> {
     // SAFETY: shutdown takes no pointers; `fd` is open.
