@@ -62,8 +62,8 @@ impl DemoFiles {
 impl Drop for DemoFiles {
     fn drop(&mut self) {
         // The log marks itself kept when closed (a log outlives its writer by design); this
-        // one is the demo's own, and goes with the directory. Best effort, as every drop.
-        let _ = std::fs::remove_dir_all(self.dir.path());
+        // one is the demo's own, and goes with the directory (`DemoDir`, dropped next), so
+        // its registry entry goes now.
         if let Ok(a) = ipcx::Address::parse(&format!("mmap:{}", self.log.display())) {
             ipcx::registry::forget_removed(&a);
         }
