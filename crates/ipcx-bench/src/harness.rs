@@ -62,6 +62,11 @@ pub trait Lane {
     fn is_ipcx(&self) -> bool {
         false
     }
+    /// A control: ipcx's own lane of the mechanism measured a second time, compared with
+    /// the first like a peer, so the run shows how far a ratio strays when nothing differs.
+    fn is_control(&self) -> bool {
+        false
+    }
     fn prepare(&self, id: &str, size: usize) -> Result<Prepared>;
     fn child(&self, arg: &str, size: usize) -> Result<Box<dyn End>>;
 }
@@ -69,6 +74,7 @@ pub trait Lane {
 fn all_lanes() -> Vec<Box<dyn Lane>> {
     let mut v = crate::ipcx_lanes::lanes();
     v.extend(crate::peers::lanes());
+    v.extend(crate::ipcx_lanes::controls());
     v
 }
 
@@ -411,6 +417,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let t0 = Instant::now();
     let mut seq = 0;
     let mut verdicts = Vec::new();
+    let mut controls = Vec::new();
     for &size in &sizes {
         println!();
         println!("== {} messages ==", fmt_size(size));
@@ -504,7 +511,15 @@ pub fn run(args: &[String]) -> Result<()> {
                     format!("{e:#}").replace('\n', " ")
                 ),
             }
-            if let (Some((l, t)), Ok(_)) = (ratios, &r) {
+            if let (Some((l, t)), Ok(_), true) = (ratios, &r, lane.is_control()) {
+                controls.push(format!(
+                    "{:>6}  {:<38} latency {}, throughput {}",
+                    fmt_size(size),
+                    lane.label(),
+                    ratio_text(l),
+                    ratio_text(t),
+                ));
+            } else if let (Some((l, t)), Ok(_)) = (ratios, &r) {
                 let ok = |b: bool| if b { "met" } else { "MISSED" };
                 verdicts.push(format!(
                     "{:>6}  {:<38} latency {} {}, throughput {} {}",
@@ -541,6 +556,16 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     for v in &verdicts {
         println!("  {v}");
+    }
+    if !controls.is_empty() {
+        println!();
+        println!(
+            "controls (ipcx against itself, measured the same way: no difference at all \
+             gives these ratios, so a target missed or met by less than their spread is a tie):"
+        );
+        for c in &controls {
+            println!("  {c}");
+        }
     }
     println!();
     println!(

@@ -120,6 +120,35 @@ impl Lane for PipeLane {
     }
 }
 
+/// An ipcx lane measured a second time as if it were a peer: the control that shows the
+/// method's own spread (see [`Lane::is_control`]).
+struct Control {
+    key: &'static str,
+    label: &'static str,
+    of: Box<dyn Lane>,
+}
+
+impl Lane for Control {
+    fn key(&self) -> &'static str {
+        self.key
+    }
+    fn label(&self) -> &'static str {
+        self.label
+    }
+    fn mechanism(&self) -> &'static str {
+        self.of.mechanism()
+    }
+    fn is_control(&self) -> bool {
+        true
+    }
+    fn prepare(&self, id: &str, size: usize) -> Result<Prepared> {
+        self.of.prepare(id, size)
+    }
+    fn child(&self, arg: &str, size: usize) -> Result<Box<dyn End>> {
+        self.of.child(arg, size)
+    }
+}
+
 /// The ring's capacity for messages of `size` bytes, as `ipcx bench` sizes it.
 fn ring(size: usize) -> usize {
     ipcx::shm::ring::capacity_for(size)
@@ -127,6 +156,35 @@ fn ring(size: usize) -> usize {
 
 fn tmp(id: &str, ab: &str, ext: &str) -> String {
     std::env::temp_dir().join(format!("ipcx-peers-{id}-{ab}.{ext}")).display().to_string()
+}
+
+fn posix_mq() -> ByAddress {
+    ByAddress {
+        key: "ipcx-posix-mq",
+        label: "ipcx POSIX queue",
+        mechanism: "posix-mq",
+        // Fewer messages when they are big, so that both queues fit RLIMIT_MSGQUEUE.
+        addr: |id, ab, size| {
+            let maxmsg = (300_000 / size).clamp(1, 10);
+            format!("posix-mq:/ipcx-peers-{id}-{ab}?maxmsg={maxmsg}&msgsize={size}")
+        },
+    }
+}
+
+/// The controls: the lanes whose targets are closest to a tie.
+pub fn controls() -> Vec<Box<dyn Lane>> {
+    vec![
+        Box::new(Control {
+            key: "control-pipe",
+            label: "control: ipcx pipe again",
+            of: Box::new(PipeLane),
+        }),
+        Box::new(Control {
+            key: "control-posix-mq",
+            label: "control: ipcx POSIX queue again",
+            of: Box::new(posix_mq()),
+        }),
+    ]
 }
 
 pub fn lanes() -> Vec<Box<dyn Lane>> {
@@ -146,16 +204,7 @@ pub fn lanes() -> Vec<Box<dyn Lane>> {
                 format!("unix-seqpacket:{}?max={}", tmp(id, ab, "sock"), size.max(1 << 16))
             },
         }),
-        Box::new(ByAddress {
-            key: "ipcx-posix-mq",
-            label: "ipcx POSIX queue",
-            mechanism: "posix-mq",
-            // Fewer messages when they are big, so that both queues fit RLIMIT_MSGQUEUE.
-            addr: |id, ab, size| {
-                let maxmsg = (300_000 / size).clamp(1, 10);
-                format!("posix-mq:/ipcx-peers-{id}-{ab}?maxmsg={maxmsg}&msgsize={size}")
-            },
-        }),
+        Box::new(posix_mq()),
         Box::new(ByAddress {
             key: "ipcx-shm",
             label: "ipcx shared-memory ring",
