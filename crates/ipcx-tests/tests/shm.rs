@@ -521,11 +521,21 @@ fn a_kept_ring_serves_new_peers_after_earlier_ones_left() {
     let addr = format!("shm:{name}");
     // A reader makes the ring, keeps it, and leaves cleanly.
     drop(ipcx::open_receiver_with(&addr, &OpenOptions::new().create(true).keep(true)).unwrap());
-    // A later writer (another process) is not told that reader is gone: its message waits.
-    finish(spawn(peer().args(["send", &addr, "text:waiting"])), "first writer");
-    // A later reader takes it, and then waits for the next writer rather than ending.
+    // A later writer (another process) is not told that reader is gone: its messages wait.
+    finish(spawn(peer().args(["send", &addr, "text:one", "text:two"])), "first writer");
+    // A later reader takes them, then ends: that writer has gone, exactly as when the
+    // reader attaches before the writer leaves (which comes first is a race).
     let mut rx = ipcx::open_receiver(&addr).unwrap();
-    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), b"waiting");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), b"one");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), b"two");
+    let e = rx.recv_timeout(Duration::from_secs(10)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Disconnected, "{e}");
+    drop(rx);
+    // A reader that comes to the emptied ring is in a new session: it waits for the next
+    // writer rather than ending at once.
+    let mut rx = ipcx::open_receiver(&addr).unwrap();
+    let e = rx.recv_timeout(Duration::from_millis(200)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
     let late = spawn(peer().args(["send", &addr, "text:late"]));
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), b"late");
     finish(late, "second writer");

@@ -588,13 +588,25 @@ impl End {
         // leaving is not this end's `Disconnected`. So free a dead peer's slot and clear
         // the closed bit of a peer whose slot is free; then this end waits for a peer as
         // on a new ring. (A peer that attaches meanwhile clears its own bit anyway; one
-        // that leaves meanwhile sets it again after freeing its slot.)
+        // that leaves meanwhile sets it again after freeing its slot.) Except a writer
+        // that left messages unread: a reader attaching then takes what that writer sent
+        // and ends after it, as it would had it attached first (which one attached first
+        // is a race for the two programs).
         let peer = region.u64_at(side.peer().owner_off()).map_err(|a| access(&object, op, a))?;
         let p = peer.load(Acquire);
         if p != 0 && check_peer && !owner_alive(p) {
             let _ = peer.compare_exchange(p, 0, AcqRel, Acquire);
         }
-        if peer.load(Acquire) == 0 {
+        let left_messages = || -> std::result::Result<bool, Error> {
+            let index = |s: Side| {
+                region
+                    .u64_at(s.index_off())
+                    .map(|w| w.load(Acquire))
+                    .map_err(|a| access(&object, op, a))
+            };
+            Ok(side == Side::Reader && index(Side::Writer)? != index(Side::Reader)?)
+        };
+        if peer.load(Acquire) == 0 && !left_messages()? {
             closed.fetch_and(!side.peer().closed_bit(), SeqCst);
         }
         Ok(End {
