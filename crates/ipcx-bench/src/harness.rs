@@ -511,20 +511,17 @@ pub fn run(args: &[String]) -> Result<()> {
                     format!("{e:#}").replace('\n', " ")
                 ),
             }
-            if let (Some((l, t)), Ok(_), true) = (ratios, &r, lane.is_control()) {
-                controls.push(format!(
-                    "{:>6}  {:<38} latency {}, throughput {}",
-                    fmt_size(size),
-                    lane.label(),
-                    ratio_text(l),
-                    ratio_text(t),
-                ));
-            } else if let (Some((l, t)), Ok(_)) = (ratios, &r) {
-                let ok = |b: bool| if b { "met" } else { "MISSED" };
-                verdicts.push(format!(
-                    "{:>6}  {:<38} latency {} {}, throughput {} {}",
-                    fmt_size(size),
-                    lane.label(),
+            // A control's ratios are the method's spread, not a target: listed apart.
+            let lines = if lane.is_control() { &mut controls } else { &mut verdicts };
+            let head = format!("{:>6}  {:<38}", fmt_size(size), lane.label());
+            if let (Some((l, t)), Ok(_)) = (ratios, &r) {
+                let ok = |met: bool| match (lane.is_control(), met) {
+                    (true, _) => "",
+                    (false, true) => "met ",
+                    (false, false) => "MISSED ",
+                };
+                lines.push(format!(
+                    "{head} latency {}{}, throughput {}{}",
                     ok(l.0 <= 1.0),
                     ratio_text(l),
                     ok(t.0 >= 1.0),
@@ -532,10 +529,8 @@ pub fn run(args: &[String]) -> Result<()> {
                 ));
             }
             if ipcx.is_none() && !lane.is_ipcx() {
-                verdicts.push(format!(
-                    "{:>6}  {:<38} no figure: the ipcx {} lane was not measured",
-                    fmt_size(size),
-                    lane.label(),
+                lines.push(format!(
+                    "{head} no figure: the ipcx {} lane was not measured",
                     lane.mechanism()
                 ));
             }

@@ -688,13 +688,7 @@ fn entry_for(reg: &Registry, addr: &Address) -> Option<Entry> {
     if let Some(e) = reg.find(addr) {
         return Some(e);
     }
-    let md = ipcx::address::target_path(addr.target())?.symlink_metadata().ok()?;
-    let born = md
-        .created()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as u64);
-    let id = (md.dev(), md.ino(), born);
+    let id = ipcx::registry::file_id(ipcx::address::target_path(addr.target())?)?;
     reg.list().into_iter().find(|e| e.inode == Some(id))
 }
 

@@ -60,9 +60,9 @@ const ALIAS_SPAN: usize = 4096;
 /// buffer decided which a program got. Starting on a boundary takes the luck out.
 #[derive(Debug)]
 struct PageBuf<T> {
+    /// `ALIAS_SPAN` more than the buffer's length, so that a boundary falls within.
     raw: Box<[T]>,
     off: usize,
-    len: usize,
 }
 
 impl<T: Copy> PageBuf<T> {
@@ -70,7 +70,7 @@ impl<T: Copy> PageBuf<T> {
         const { assert!(std::mem::size_of::<T>() == 1, "a PageBuf holds bytes") };
         let raw = vec![fill; len + ALIAS_SPAN].into_boxed_slice();
         let off = (ALIAS_SPAN - raw.as_ptr() as usize % ALIAS_SPAN) % ALIAS_SPAN;
-        PageBuf { raw, off, len }
+        PageBuf { raw, off }
     }
 }
 
@@ -78,14 +78,16 @@ impl<T> std::ops::Deref for PageBuf<T> {
     type Target = [T];
     #[inline(always)]
     fn deref(&self) -> &[T] {
-        &self.raw[self.off..self.off + self.len]
+        let end = self.raw.len() - ALIAS_SPAN + self.off;
+        &self.raw[self.off..end]
     }
 }
 
 impl<T> std::ops::DerefMut for PageBuf<T> {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut [T] {
-        &mut self.raw[self.off..self.off + self.len]
+        let end = self.raw.len() - ALIAS_SPAN + self.off;
+        &mut self.raw[self.off..end]
     }
 }
 

@@ -205,7 +205,7 @@ impl Entry {
 /// Device, inode and birth time (ns since the epoch, 0 if unknown) of the file at `p`,
 /// not following a final link. The birth time (`statx`) tells apart two files that got
 /// the same inode number one after the other.
-fn file_id(p: &Path) -> Option<(u64, u64, u64)> {
+pub fn file_id(p: &Path) -> Option<(u64, u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     let md = std::fs::symlink_metadata(p).ok()?;
     let born = md

@@ -146,10 +146,9 @@ pub struct Queue {
     name: String,
     remove_on_drop: bool,
     max_message: usize,
-    /// The largest message asked for (`max=`, [`Builder::max_message`]); a receive refuses
-    /// a longer one, leaving it in the queue.
-    max_wanted: Option<usize>,
     limit_note: String,
+    /// Its receive limit is the largest message asked for (`max=`,
+    /// [`Builder::max_message`]): a receive refuses a longer one, leaving it in the queue.
     buf: MsgBuf,
     /// Our entry in the registry of created objects (`ipcx ls`), best effort.
     recorded: Option<crate::registry::Recorded>,
@@ -282,11 +281,12 @@ impl Builder {
             name,
             remove_on_drop: owner,
             max_message: 0,
-            max_wanted: self.max_message,
             limit_note: String::new(),
             buf: MsgBuf::default(),
             recorded: None,
         };
+        // Exactly max= bytes at most (the buffer's room is counted in whole words).
+        q.buf.limit_receive(self.max_message);
         if owner {
             if let Some(b) = self.byte_limit {
                 raw::msg_set_byte_limit(id, b).map_err(|e| {
@@ -304,8 +304,6 @@ impl Builder {
             }
         }
         q.compute_limit();
-        // Exactly max= bytes at most (the buffer's room is counted in whole words).
-        q.buf.limit_receive(q.max_wanted);
         if owner {
             q.recorded =
                 Address::parse(&q.name).ok().and_then(|a| crate::registry::record(&a, "sysv-mq"));
@@ -346,7 +344,6 @@ impl Queue {
             name: format!("sysv-mq:id={id}"),
             remove_on_drop: true,
             max_message: 0,
-            max_wanted: None,
             limit_note: String::new(),
             buf: MsgBuf::default(),
             recorded: None,
@@ -364,7 +361,6 @@ impl Queue {
             name,
             remove_on_drop: false,
             max_message: 0,
-            max_wanted: None,
             limit_note: String::new(),
             buf: MsgBuf::default(),
             recorded: None,
@@ -381,7 +377,7 @@ impl Queue {
             (max, note) =
                 (q, format!("this queue's byte limit (msg_qbytes, default {MSGMNB_PATH})"));
         }
-        if let Some(w) = self.max_wanted.filter(|&w| w < max) {
+        if let Some(w) = self.buf.receive_limit().filter(|&w| w < max) {
             (max, note) = (w, "the limit set by max= on the address".to_owned());
         }
         self.max_message = max;
@@ -590,12 +586,12 @@ impl Queue {
                     // msgmax was raised after this queue was opened: grow (never past the
                     // max= asked for) and retry.
                     let cap = self.buf.capacity();
-                    if let Some(limit) = self.max_wanted.filter(|&l| cap >= l) {
+                    if let Some(limit) = self.buf.receive_limit().filter(|&l| cap >= l) {
                         return Err(self.too_long_to_receive(sel, limit));
                     }
                     let now = raw::read_limit(MSGMAX_PATH).unwrap_or(0) as usize;
                     let mut grow = now.max(cap.saturating_mul(2)).max(cap.saturating_add(1));
-                    if let Some(limit) = self.max_wanted {
+                    if let Some(limit) = self.buf.receive_limit() {
                         grow = grow.min(limit);
                     }
                     self.buf.reserve(grow);

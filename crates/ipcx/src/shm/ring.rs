@@ -597,16 +597,14 @@ impl End {
         if p != 0 && check_peer && !owner_alive(p) {
             let _ = peer.compare_exchange(p, 0, AcqRel, Acquire);
         }
-        let left_messages = || -> std::result::Result<bool, Error> {
-            let index = |s: Side| {
-                region
-                    .u64_at(s.index_off())
-                    .map(|w| w.load(Acquire))
-                    .map_err(|a| access(&object, op, a))
-            };
-            Ok(side == Side::Reader && index(Side::Writer)? != index(Side::Reader)?)
+        let index = |s: Side| {
+            region
+                .u64_at(s.index_off())
+                .map(|w| w.load(Acquire))
+                .map_err(|a| access(&object, op, a))
         };
-        if peer.load(Acquire) == 0 && !left_messages()? {
+        let messages_left = side == Side::Reader && index(Side::Writer)? != index(Side::Reader)?;
+        if peer.load(Acquire) == 0 && !messages_left {
             closed.fetch_and(!side.peer().closed_bit(), SeqCst);
         }
         Ok(End {

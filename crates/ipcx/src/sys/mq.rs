@@ -164,6 +164,11 @@ impl MsgBuf {
         self.limit = limit;
     }
 
+    /// The limit set by [`MsgBuf::limit_receive`].
+    pub fn receive_limit(&self) -> Option<usize> {
+        self.limit
+    }
+
     /// The payload room, in bytes.
     pub fn capacity(&self) -> usize {
         self.words.len().saturating_sub(1) * LONG
